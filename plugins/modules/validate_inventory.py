@@ -1,0 +1,52 @@
+# Copyright: teamllm.stack contributors
+# Apache License 2.0
+# The work is done by the action plugin of the same name; this file holds its documentation.
+
+DOCUMENTATION = r"""
+module: validate_inventory
+short_description: Validate the inventory for teamllm.stack before any host is touched
+description:
+  - Runs once on the controller over every host of the play.
+  - Reports unknown or misspelled variables (with the closest known names), values of the
+    wrong type (string booleans included), missing or empty groups, unknown engine names,
+    and empty, short, placeholder or shared API keys. Keys are never printed.
+  - The known variables are those documented in the roles' C(meta/argument_specs.yml).
+version_added: 0.1.0
+author: teamllm.stack developers
+options:
+  required_groups:
+    description: Inventory groups that must exist and hold at least one host.
+    type: list
+    elements: str
+    default: []
+  hosts:
+    description: Hosts to check; defaults to every host of the play.
+    type: list
+    elements: str
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  action:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Validate the inventory
+  teamllm.stack.validate_inventory:
+    required_groups: [gateway, llm_nodes]
+  run_once: true
+"""
+
+RETURN = r"""
+errors:
+  description: One line per problem, naming the host, the variable and the fix.
+  returned: failure
+  type: list
+  elements: str
+checked_hosts:
+  description: How many hosts were checked.
+  returned: always
+  type: int
+"""

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Every test of the collection, in stages. `make test` runs them all; `make unit` etc. one.
+#   tests/run.sh all|lint|unit|integration|build|molecule [scenario ...]
+# Exits non-zero when any stage fails; prints a summary line per stage.
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+export ANSIBLE_COLLECTIONS_PATH="$repo/.collections"
+export TEAMLLM_CACHE=${TEAMLLM_CACHE:-$HOME/.cache/teamllm}
+export TEAMLLM_MIRROR=${TEAMLLM_MIRROR:-$TEAMLLM_CACHE/mirror}
+export PATH="$repo/.venv/bin:$PATH"
+export ANSIBLE_FORCE_COLOR=false PY_COLORS=0
+
+# Molecule scenarios in the order they run; each must pass create, converge, idempotence,
+# verify and destroy.
+SCENARIOS=${MOLECULE_SCENARIOS:-$(ls -d molecule/*/ 2>/dev/null | xargs -n1 basename | sort | tr '\n' ' ')}
+
+declare -a results=()
+failed=0
+stage() {
+  local name=$1; shift
+  local start=$SECONDS
+  echo "=== $name"
+  if "$@"; then
+    results+=("PASS  $name ($((SECONDS - start)) s)")
+  else
+    results+=("FAIL  $name ($((SECONDS - start)) s)")
+    failed=1
+  fi
+}
+
+lint() {
+  yamllint -s . && ansible-lint --profile production --offline && ruff check plugins tests tools benchmarks
+}
+
+unit() {
+  pytest -q -p no:cacheprovider tests/unit
+}
+
+integration() {
+  pytest -q -p no:cacheprovider tests/integration
+}
+
+build() {
+  local out
+  out=$(mktemp -d)
+  ansible-galaxy collection build --force --output-path "$out" . >/dev/null &&
+  ansible-galaxy collection install --offline --no-deps -p "$out/collections" "$out"/teamllm-stack-*.tar.gz >/dev/null &&
+  ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-doc teamllm.stack.validate_inventory >/dev/null &&
+  ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-doc -t role teamllm.stack.llama_cpp >/dev/null &&
+  ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-doc -t filter teamllm.stack.download_source >/dev/null &&
+  echo "built and installed $(basename "$out"/teamllm-stack-*.tar.gz); roles and plugins resolve by FQCN"
+  local rc=$?
+  rm -rf "$out"
+  return $rc
+}
+
+molecule_all() {
+  bash lab/lab.sh all || return 1
+  local s rc=0
+  for s in "$@"; do
+    stage "molecule $s" molecule test -s "$s" || rc=1
+  done
+  return $rc
+}
+
+what=${1:-all}; shift || true
+case "$what" in
+  lint) stage lint lint ;;
+  unit) stage unit unit ;;
+  integration) stage integration integration ;;
+  build) stage build build ;;
+  molecule) molecule_all ${@:-$SCENARIOS} ;;
+  all)
+    stage lint lint
+    stage unit unit
+    stage integration integration
+    stage build build
+    molecule_all $SCENARIOS
+    ;;
+  *) echo "usage: tests/run.sh all|lint|unit|integration|build|molecule [scenario ...]"; exit 2 ;;
+esac
+
+echo "=== summary"
+printf '%s\n' "${results[@]}"
+pass=$(printf '%s\n' "${results[@]}" | grep -c '^PASS')
+fail=$(printf '%s\n' "${results[@]}" | grep -c '^FAIL')
+echo "stages: $pass passed, $fail failed"
+exit $failed

@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+"""Build the artifacts the collection makes itself into a mirror directory, with SHA256SUMS.
+
+- llama.cpp's `llama-server` (CPU build), compiled once from the llama.cpp source vendored in
+  the pinned llama-cpp-python sdist. The sdist is fetched by name through pip and checked
+  against the sha256 pinned in the download manifest before anything is built from it.
+- The project's tiny GGUF model (tools/make_tiny_gguf.py), checked against the manifest's
+  sha256 (the generator is deterministic).
+
+Each artifact is rebuilt only when its cache key changes: a hash of its pinned inputs and of
+the recipe (this file's build settings). The mirror layout is the `path` of each manifest entry,
+so the same directory serves `llm_artifact_source: controller` and, behind any web server,
+`llm_artifact_source: mirror`.
+
+    python tools/mirror_build.py --mirror DIR [--cache DIR] [--jobs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+MANIFEST = REPO / "roles" / "_common" / "defaults" / "main" / "downloads.yml"
+
+# The CPU build of llama-server: portable to any x86-64 with AVX2 (not -march=native), static
+# llama/ggml libraries, no OpenMP runtime needed on the node, no curl (models come as files).
+LLAMA_CMAKE_ARGS = (
+    "-DCMAKE_BUILD_TYPE=Release",
+    "-DBUILD_SHARED_LIBS=OFF",
+    "-DGGML_NATIVE=OFF",
+    "-DGGML_AVX=ON",
+    "-DGGML_AVX2=ON",
+    "-DGGML_FMA=ON",
+    "-DGGML_F16C=ON",
+    "-DGGML_OPENMP=OFF",
+    "-DLLAMA_BUILD_TESTS=OFF",
+    "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_CURL=OFF",
+    "-DLLAMA_OPENSSL=OFF",
+)
+
+
+def log(msg: str) -> None:
+    print(f"[mirror] {msg}", file=sys.stderr, flush=True)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def key_of(*parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def load_manifest() -> dict:
+    return yaml.safe_load(MANIFEST.read_text())["llm_downloads"]
+
+
+class Mirror:
+    def __init__(self, root: Path):
+        self.root = root
+        self.sums_file = root / "SHA256SUMS"
+        self.sums: dict[str, str] = {}
+        if self.sums_file.exists():
+            for line in self.sums_file.read_text().splitlines():
+                digest, _, name = line.partition("  ")
+                if name:
+                    self.sums[name] = digest
+
+    def fresh(self, rel: str, key: str) -> bool:
+        """True when the artifact exists, matches SHA256SUMS and was built from `key`."""
+        path = self.root / rel
+        stamp = self.root / ".keys" / (rel.replace("/", "__") + ".key")
+        return (
+            path.exists()
+            and stamp.exists()
+            and stamp.read_text().strip() == key
+            and self.sums.get(rel) == sha256_file(path)
+        )
+
+    def put(self, rel: str, src: Path, key: str) -> str:
+        dest = self.root / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".tmp")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+        digest = sha256_file(dest)
+        self.sums[rel] = digest
+        stamp = self.root / ".keys" / (rel.replace("/", "__") + ".key")
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(key + "\n")
+        self.write_sums()
+        return digest
+
+    def write_sums(self) -> None:
+        text = "".join(f"{d}  {n}\n" for n, d in sorted(self.sums.items()))
+        self.sums_file.write_text(text)
+
+
+def fetch_sdist(entry: dict, cache: Path) -> Path:
+    """The pinned sdist, fetched by name through pip, verified against the manifest."""
+    dest_dir = cache / "sources"
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    name = Path(entry["path"]).name
+    path = dest_dir / name
+    if not path.exists():
+        log(f"fetching {entry['pypi']} (source package)")
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+             "--no-binary", ":all:", "-d", str(dest_dir), entry["pypi"]],
+            check=True,
+        )
+    digest = sha256_file(path)
+    if digest != entry["sha256"]:
+        path.unlink()
+        raise SystemExit(
+            f"{name}: sha256 {digest} does not match the manifest's {entry['sha256']}; "
+            "the file was removed. Check the manifest entry llama_cpp_python_sdist."
+        )
+    return path
+
+
+def build_llama_server(manifest: dict, mirror: Mirror, cache: Path, jobs: int) -> None:
+    src_entry = manifest["llama_cpp_python_sdist"]
+    out_entry = manifest["llama_server_cpu"]
+    key = key_of(src_entry["sha256"], LLAMA_CMAKE_ARGS, out_entry["path"])
+    if mirror.fresh(out_entry["path"], key):
+        log(f"{out_entry['path']} is cached (key {key})")
+        return
+    sdist = fetch_sdist(src_entry, cache)
+    work = cache / "build" / f"llama-server-{key}"
+    src = work / "src"
+    if not (src / "CMakeLists.txt").exists():
+        log(f"extracting llama.cpp from {sdist.name}")
+        shutil.rmtree(work, ignore_errors=True)
+        prefix = sdist.name.removesuffix(".tar.gz") + "/vendor/llama.cpp/"
+        with tarfile.open(sdist) as tar:
+            members = []
+            for m in tar.getmembers():
+                if m.name.startswith(prefix) and (m.isfile() or m.isdir()):
+                    m.name = m.name[len(prefix):]
+                    if m.name and m.name.split("/")[0] != ".git":
+                        members.append(m)
+            tar.extractall(src, members=members, filter="data")
+    log(f"building llama-server with {jobs} jobs (several minutes on 2 cores)")
+    subprocess.run(["cmake", "-S", str(src), "-B", str(work / "build"), *LLAMA_CMAKE_ARGS],
+                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["cmake", "--build", str(work / "build"), "-j", str(jobs),
+                    "--target", "llama-server"], check=True, stdout=subprocess.DEVNULL)
+    binary = work / "build" / "bin" / "llama-server"
+    version = subprocess.run([str(binary), "--version"], capture_output=True, text=True)
+    log(f"built: {(version.stdout + version.stderr).strip().splitlines()[0]}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tarball = Path(tmp) / "llama-server.tar.gz"
+        _pack(tarball, {
+            "bin/llama-server": binary,
+            "LICENSE": src / "LICENSE",
+        }, extra={"BUILD": (f"llama-cpp-python {src_entry['version']} vendored llama.cpp\n"
+                            f"cmake {' '.join(LLAMA_CMAKE_ARGS)}\n").encode()})
+        digest = mirror.put(out_entry["path"], tarball, key)
+    log(f"{out_entry['path']} {digest}")
+    shutil.rmtree(work / "build", ignore_errors=True)
+
+
+def _pack(tarball: Path, files: dict[str, Path], extra: dict[str, bytes]) -> None:
+    """A reproducible tarball: fixed order, owner, mode and mtime."""
+    def info(name: str, size: int, mode: int) -> tarfile.TarInfo:
+        ti = tarfile.TarInfo(name)
+        ti.size, ti.mode, ti.mtime, ti.uid, ti.gid = size, mode, 0, 0, 0
+        ti.uname = ti.gname = "root"
+        return ti
+
+    with open(tarball, "wb") as raw:
+        import gzip
+        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+            with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                for name in sorted(files):
+                    data = files[name].read_bytes()
+                    mode = 0o755 if os.access(files[name], os.X_OK) else 0o644
+                    tar.addfile(info(name, len(data), mode), io.BytesIO(data))
+                for name in sorted(extra):
+                    tar.addfile(info(name, len(extra[name]), 0o644), io.BytesIO(extra[name]))
+
+
+def build_tiny_model(manifest: dict, mirror: Mirror) -> None:
+    entry = manifest["teamllm_tiny_gguf"]
+    generator = REPO / "tools" / "make_tiny_gguf.py"
+    key = key_of(sha256_file(generator), entry["version"])
+    if mirror.fresh(entry["path"], key):
+        log(f"{entry['path']} is cached")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "model.gguf"
+        subprocess.run([sys.executable, str(generator), str(out)], check=True,
+                       stdout=subprocess.DEVNULL)
+        digest = sha256_file(out)
+        if digest != entry["sha256"]:
+            raise SystemExit(
+                f"the tiny model's sha256 {digest} differs from the manifest's "
+                f"{entry['sha256']}: the generator changed; update teamllm_tiny_gguf.sha256 "
+                "in roles/_common/defaults/main/downloads.yml (and its version)."
+            )
+        mirror.put(entry["path"], out, key)
+    log(f"{entry['path']} {digest}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mirror", type=Path, required=True)
+    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "teamllm")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--only", choices=("llama-server", "model"), action="append")
+    args = ap.parse_args(argv)
+    args.mirror.mkdir(parents=True, exist_ok=True)
+    manifest = load_manifest()
+    mirror = Mirror(args.mirror)
+    only = set(args.only or ("llama-server", "model"))
+    if "model" in only:
+        build_tiny_model(manifest, mirror)
+    if "llama-server" in only:
+        build_llama_server(manifest, mirror, args.cache, args.jobs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
