@@ -1,0 +1,316 @@
+# Copyright (c) teamllm.stack contributors
+# Apache License 2.0 (see LICENSE)
+"""Read a GGUF file's header: metadata key/values and tensor infos, standard library only.
+
+Private to the collection. Reads only the header (a few MB at most, tokenizer arrays
+included), never the tensor data, so it is fast on a 40 GB file. What it gives the
+estimator: the model's shape from the metadata and the exact bytes of every tensor.
+
+    info = read_gguf("model.gguf")
+    info.metadata["general.architecture"]      # "llama"
+    info.tensors[0]                            # GGUFTensor(name, shape, ggml_type, ...)
+    shape_from_metadata(info)                  # n_layer, n_embd, n_head, ...
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass, field
+
+GGUF_MAGIC = b"GGUF"
+DEFAULT_ALIGNMENT = 32
+
+# ggml type id -> (name, elements per block, bytes per block); ggml.h / ggml.c type_traits.
+GGML_TYPES: dict[int, tuple[str, int, int]] = {
+    0: ("F32", 1, 4),
+    1: ("F16", 1, 2),
+    2: ("Q4_0", 32, 18),
+    3: ("Q4_1", 32, 20),
+    6: ("Q5_0", 32, 22),
+    7: ("Q5_1", 32, 24),
+    8: ("Q8_0", 32, 34),
+    9: ("Q8_1", 32, 36),
+    10: ("Q2_K", 256, 84),
+    11: ("Q3_K", 256, 110),
+    12: ("Q4_K", 256, 144),
+    13: ("Q5_K", 256, 176),
+    14: ("Q6_K", 256, 210),
+    15: ("Q8_K", 256, 292),
+    16: ("IQ2_XXS", 256, 66),
+    17: ("IQ2_XS", 256, 74),
+    18: ("IQ3_XXS", 256, 98),
+    19: ("IQ1_S", 256, 50),
+    20: ("IQ4_NL", 32, 18),
+    21: ("IQ3_S", 256, 110),
+    22: ("IQ2_S", 256, 82),
+    23: ("IQ4_XS", 256, 136),
+    24: ("I8", 1, 1),
+    25: ("I16", 1, 2),
+    26: ("I32", 1, 4),
+    27: ("I64", 1, 8),
+    28: ("F64", 1, 8),
+    29: ("IQ1_M", 256, 56),
+    30: ("BF16", 1, 2),
+    34: ("TQ1_0", 256, 54),
+    35: ("TQ2_0", 256, 66),
+    39: ("MXFP4", 32, 17),
+}
+TYPE_BY_NAME: dict[str, tuple[int, int]] = {name: (blk, size) for name, blk, size in GGML_TYPES.values()}
+
+
+def type_nbytes(type_name: str, n_elements: int) -> int:
+    """Bytes of ``n_elements`` values stored as ggml type ``type_name`` (whole blocks)."""
+    blk, size = TYPE_BY_NAME[type_name.upper()]
+    return -(-n_elements // blk) * size
+
+
+def bits_per_weight(type_name: str) -> float:
+    blk, size = TYPE_BY_NAME[type_name.upper()]
+    return size * 8.0 / blk
+
+
+class GGUFError(ValueError):
+    """Not a GGUF file, or a header this reader cannot follow."""
+
+
+@dataclass(frozen=True)
+class GGUFTensor:
+    name: str
+    shape: tuple[int, ...]  # ggml order: shape[0] is the row length (ne[0])
+    ggml_type: str
+    type_id: int
+    offset: int  # from the start of the data section
+    n_bytes: int
+
+    @property
+    def n_elements(self) -> int:
+        n = 1
+        for dim in self.shape:
+            n *= dim
+        return n
+
+    @property
+    def layer(self) -> int | None:
+        match = re.match(r"blk\.(\d+)\.", self.name)
+        return int(match.group(1)) if match else None
+
+
+@dataclass
+class GGUFInfo:
+    path: str
+    version: int
+    metadata: dict
+    tensors: list[GGUFTensor] = field(default_factory=list)
+    alignment: int = DEFAULT_ALIGNMENT
+    data_offset: int = 0
+    file_size: int | None = None
+
+    @property
+    def architecture(self) -> str | None:
+        return self.metadata.get("general.architecture")
+
+    @property
+    def tensor_bytes(self) -> int:
+        return sum(t.n_bytes for t in self.tensors)
+
+
+# value type id -> struct format (scalars)
+_SCALARS = {
+    0: "<B",
+    1: "<b",
+    2: "<H",
+    3: "<h",
+    4: "<I",
+    5: "<i",
+    6: "<f",
+    7: "<?",
+    10: "<Q",
+    11: "<q",
+    12: "<d",
+}
+_STRING, _ARRAY = 8, 9
+
+
+class _Reader:
+    def __init__(self, fh, big_array_limit: int):
+        self.fh = fh
+        self.pos = 0
+        self.big_array_limit = big_array_limit
+
+    def read(self, n: int) -> bytes:
+        data = self.fh.read(n)
+        if len(data) != n:
+            raise GGUFError(f"truncated GGUF header at byte {self.pos}")
+        self.pos += n
+        return data
+
+    def unpack(self, fmt: str):
+        return struct.unpack(fmt, self.read(struct.calcsize(fmt)))[0]
+
+    def string(self) -> str:
+        n = self.unpack("<Q")
+        if n > 1 << 30:
+            raise GGUFError(f"implausible string length {n} at byte {self.pos}")
+        return self.read(n).decode("utf-8", "replace")
+
+    def value(self, vtype: int):
+        if vtype in _SCALARS:
+            return self.unpack(_SCALARS[vtype])
+        if vtype == _STRING:
+            return self.string()
+        if vtype == _ARRAY:
+            itype = self.unpack("<I")
+            n = self.unpack("<Q")
+            if n > self.big_array_limit:
+                # keep the length only (tokenizer lists): skip through the items
+                if itype in _SCALARS:
+                    self.read(struct.calcsize(_SCALARS[itype]) * n)
+                else:
+                    for _ in range(n):
+                        self.value(itype)
+                return GGUFArray(itype, n)
+            if itype in _SCALARS:
+                fmt = _SCALARS[itype]
+                size = struct.calcsize(fmt)
+                raw = self.read(size * n)
+                return list(struct.unpack(f"<{n}{fmt[1:]}", raw)) if n else []
+            return [self.value(itype) for _ in range(n)]
+        raise GGUFError(f"unknown GGUF value type {vtype} at byte {self.pos}")
+
+
+@dataclass(frozen=True)
+class GGUFArray:
+    """A long array whose items were skipped (its length is what matters here)."""
+
+    item_type: int
+    length: int
+
+    def __len__(self) -> int:
+        return self.length
+
+
+def read_gguf(path: str, big_array_limit: int = 1024) -> GGUFInfo:
+    """Parse the header of the GGUF file at ``path`` (versions 2 and 3, little-endian)."""
+    import os
+
+    with open(path, "rb") as fh:
+        reader = _Reader(fh, big_array_limit)
+        if reader.read(4) != GGUF_MAGIC:
+            raise GGUFError(f"{path}: not a GGUF file (bad magic)")
+        version = reader.unpack("<I")
+        if version not in (2, 3):
+            raise GGUFError(f"{path}: GGUF version {version} is not supported (2 and 3 are)")
+        n_tensors = reader.unpack("<Q")
+        n_kv = reader.unpack("<Q")
+        metadata: dict = {}
+        for _ in range(n_kv):
+            key = reader.string()
+            metadata[key] = reader.value(reader.unpack("<I"))
+        alignment = int(metadata.get("general.alignment", DEFAULT_ALIGNMENT))
+        tensors = []
+        for _ in range(n_tensors):
+            name = reader.string()
+            n_dims = reader.unpack("<I")
+            if n_dims > 8:
+                raise GGUFError(f"{path}: tensor {name} has {n_dims} dimensions")
+            shape = tuple(reader.unpack("<Q") for _ in range(n_dims))
+            type_id = reader.unpack("<I")
+            offset = reader.unpack("<Q")
+            if type_id not in GGML_TYPES:
+                raise GGUFError(f"{path}: tensor {name} has unknown ggml type {type_id}")
+            type_name = GGML_TYPES[type_id][0]
+            n_el = 1
+            for dim in shape:
+                n_el *= dim
+            tensors.append(GGUFTensor(name, shape, type_name, type_id, offset, type_nbytes(type_name, n_el)))
+        data_offset = -(-reader.pos // alignment) * alignment
+    return GGUFInfo(
+        path=str(path),
+        version=version,
+        metadata=metadata,
+        tensors=tensors,
+        alignment=alignment,
+        data_offset=data_offset,
+        file_size=os.path.getsize(path),
+    )
+
+
+def shape_from_metadata(info: GGUFInfo) -> dict:
+    """The model's shape from ``<arch>.*`` keys, as keyword arguments of ``_catalog.ModelSpec``."""
+    md = info.metadata
+    arch = md.get("general.architecture")
+    if not arch:
+        raise GGUFError(f"{info.path}: no general.architecture key")
+
+    def key(name, default=None):
+        return md.get(f"{arch}.{name}", default)
+
+    n_embd = key("embedding_length")
+    n_layer = key("block_count")
+    n_head = key("attention.head_count")
+    if n_embd is None or n_layer is None or n_head is None:
+        raise GGUFError(f"{info.path}: missing {arch}.embedding_length/block_count/attention.head_count")
+    if isinstance(n_head, list):  # per-layer head counts (some architectures)
+        n_head = max(n_head)
+    n_head_kv = key("attention.head_count_kv", n_head)
+    if isinstance(n_head_kv, list):
+        n_head_kv = max(n_head_kv)
+    head_dim = key("attention.key_length") or (n_embd // n_head)
+    n_ff = key("feed_forward_length", 0)
+    if isinstance(n_ff, list):
+        n_ff = max(n_ff)
+    vocab = key("vocab_size")
+    if vocab is None:
+        tokens = md.get("tokenizer.ggml.tokens")
+        vocab = len(tokens) if tokens is not None else 0
+    if not vocab:
+        embd = next((t for t in info.tensors if t.name == "token_embd.weight"), None)
+        vocab = embd.shape[1] if embd is not None and len(embd.shape) > 1 else 0
+    names = {t.name for t in info.tensors}
+    pooling = key("pooling_type")
+    causal = key("attention.causal", True)
+    kind = "embedding" if (pooling not in (None, 0) or causal is False) else "llm"
+    return {
+        "name": md.get("general.name") or info.path,
+        "arch": arch,
+        "kind": kind,
+        "n_layer": int(n_layer),
+        "n_embd": int(n_embd),
+        "n_head": int(n_head),
+        "n_head_kv": int(n_head_kv),
+        "head_dim": int(head_dim),
+        "n_ff": int(n_ff),
+        "n_vocab": int(vocab),
+        "n_ctx_train": int(key("context_length", 0) or 0),
+        "n_expert": int(key("expert_count", 0) or 0),
+        "n_expert_used": int(key("expert_used_count", 0) or 0),
+        "sliding_window": int(key("attention.sliding_window", 0) or 0),
+        "tied_embeddings": "output.weight" not in names,
+        "params": sum(t.n_elements for t in info.tensors),
+    }
+
+
+def bytes_by_part(info: GGUFInfo) -> dict:
+    """Tensor bytes split as the estimator places them.
+
+    ``layers``: list of bytes per repeating layer (index = block number); ``token_embd``;
+    ``output`` (the output head, or 0 when tied: then llama.cpp loads a copy of token_embd
+    as the output head); ``output_norm`` and any other non-layer tensor in ``other``.
+    """
+    n_layer = 1 + max((t.layer for t in info.tensors if t.layer is not None), default=-1)
+    layers = [0] * n_layer
+    parts = {"token_embd": 0, "output": 0, "other": 0}
+    for t in info.tensors:
+        if t.layer is not None:
+            layers[t.layer] += t.n_bytes
+        elif t.name == "token_embd.weight":
+            parts["token_embd"] += t.n_bytes
+        elif t.name == "output.weight":
+            parts["output"] += t.n_bytes
+        else:
+            parts["other"] += t.n_bytes
+    parts["layers"] = layers
+    parts["tied"] = not any(t.name == "output.weight" for t in info.tensors)
+    parts["total"] = info.tensor_bytes
+    return parts
