@@ -39,7 +39,14 @@ echo "== gpu facts"
 python3 tests/gpu/check_gpu_facts.py "$OUT/gpu_facts.json" | tail -n 8
 
 # 3. models, written one after another in the background (tmp name, renamed when complete)
-CASES="teamllm-tiny:q8_0 llama-3.1-8b:q8_0 qwen2.5-0.5b:f16 llama-3.1-8b:q4_k_m qwen2.5-7b:q8_0 llama-3.1-8b:f16"
+# CASESET=calibration (the first run: the constants were fitted on it) or validation (new
+# shapes and settings, measured after the constants were fixed)
+CASESET=${CASESET:-calibration}
+if [ "$CASESET" = validation ]; then
+  CASES="mistral-7b:q4_0 qwen2.5-3b:q8_0 llama-3.1-8b:q8_0 qwen2.5-14b:q4_0 llama-3.1-8b:q4_k_m yi-34b:q4_0"
+else
+  CASES="teamllm-tiny:q8_0 llama-3.1-8b:q8_0 qwen2.5-0.5b:f16 llama-3.1-8b:q4_k_m qwen2.5-7b:q8_0 llama-3.1-8b:f16"
+fi
 (
   for c in $CASES; do
     shape=${c%%:*}; t=${c##*:}; f=/tmp/models/$shape-$t.gguf
@@ -60,12 +67,27 @@ SERVER=/tmp/src/llama.cpp/build/bin/llama-server
 if [ ! -x "$SERVER" ]; then echo "BUILD FAILED"; tail -n 40 "$OUT/build.log"; exit 1; fi
 
 wait_for() { for _ in $(seq 1 240); do [ -f "$1" ] && return 0; sleep 1; done; return 1; }
-measure() { # file label ctx parallel
+measure() { # file label ctx parallel [server args]
   if [ "$(elapsed)" -gt "$DEADLINE" ]; then echo "skip $2 (time)"; return; fi
   wait_for "$1" || { echo "missing $1"; return; }
-  python3 tests/gpu/measure_server.py "$SERVER" "$1" "$2" "$3" "$4" "$OUT/measurements.jsonl" /tmp/logs
+  f=$1 l=$2 c=$3 p=$4; shift 4
+  python3 tests/gpu/measure_server.py "$SERVER" "$f" "$l" "$c" "$p" "$OUT/measurements.jsonl" /tmp/logs "$@"
 }
 M=/tmp/models
+if [ "$CASESET" = validation ]; then
+measure $M/mistral-7b-q4_0.gguf mistral7b-q4_0-c8192 8192 1
+rm -f $M/mistral-7b-q4_0.gguf
+measure $M/qwen2.5-3b-q8_0.gguf qwen3b-q8_0-c16384-np2 16384 2
+rm -f $M/qwen2.5-3b-q8_0.gguf
+measure $M/llama-3.1-8b-q8_0.gguf llama8b-q8_0-c8192-ngl20 8192 1 -ngl 20
+rm -f $M/llama-3.1-8b-q8_0.gguf
+measure $M/qwen2.5-14b-q4_0.gguf qwen14b-q4_0-c4096 4096 1
+rm -f $M/qwen2.5-14b-q4_0.gguf
+measure $M/llama-3.1-8b-q4_k_m.gguf llama8b-q4_k_m-c32768 32768 1
+rm -f $M/llama-3.1-8b-q4_k_m.gguf
+measure $M/yi-34b-q4_0.gguf yi34b-q4_0-c4096 4096 1
+rm -f $M/yi-34b-q4_0.gguf
+else
 measure $M/teamllm-tiny-q8_0.gguf tiny-q8_0-c2048 2048 1
 measure $M/llama-3.1-8b-q8_0.gguf llama8b-q8_0-c4096 4096 1
 measure $M/llama-3.1-8b-q8_0.gguf llama8b-q8_0-c16384 16384 1
@@ -79,6 +101,7 @@ rm -f $M/llama-3.1-8b-q4_k_m.gguf
 measure $M/qwen2.5-7b-q8_0.gguf qwen7b-q8_0-c8192 8192 1
 rm -f $M/qwen2.5-7b-q8_0.gguf
 measure $M/llama-3.1-8b-f16.gguf llama8b-f16-c8192 8192 1
+fi
 
 cp /tmp/logs/gen.log "$OUT/gen.log"
 tar -C /tmp -czf "$OUT/logs.tar.gz" logs

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Start llama-server on one GGUF file, read GPU memory through NVML, append one JSON line.
 
-    python3 tests/gpu/measure_server.py SERVER MODEL.gguf LABEL CTX PARALLEL OUT.jsonl LOGDIR
+    python3 tests/gpu/measure_server.py SERVER MODEL.gguf LABEL CTX PARALLEL OUT.jsonl LOGDIR [ARGS...]
+
+Extra ARGS go to llama-server (e.g. -ngl 20 for a partial offload; the default is -ngl 999).
 
 Readings (bytes): the device's used memory before start (baseline), after the model is
 loaded (/health answers 200), after one ~600-token completion; the server process's own
@@ -64,6 +66,7 @@ BUFFER_RE = re.compile(r"(\S+) (model|KV|compute|output|RS) buffer size\s*=\s*([
 
 def main(argv: list[str]) -> int:
     server, model, label, ctx, parallel, out, logdir = argv[1:8]
+    extra = argv[8:]
     ctx, parallel = int(ctx), int(parallel)
     pynvml.nvmlInit()
     handle = pynvml.nvmlDeviceGetHandleByIndex(0)
@@ -79,6 +82,7 @@ def main(argv: list[str]) -> int:
         str(parallel),
         "-ngl",
         "999",
+        *extra,
         "-fa",
         "off",
         "--fit",
@@ -96,6 +100,7 @@ def main(argv: list[str]) -> int:
         "ctx": ctx,
         "parallel": parallel,
         "cmd": cmd,
+        "extra": extra,
         "file_bytes": os.path.getsize(model),
         "baseline_used": baseline,
     }
@@ -118,7 +123,7 @@ def main(argv: list[str]) -> int:
                 time.sleep(1.0)
                 record["after_load_used"] = used(handle)
                 record["after_load_process"] = process_used(handle, proc.pid)
-                prompt = " ".join(["the of and to in is that it for on"] * 60)
+                prompt = " ".join(["the of and to in is that it for on"] * max(1, min(60, ctx // 64)))
                 t1 = time.time()
                 try:
                     status, _ = http(
