@@ -12,7 +12,8 @@ description:
   - Takes a CUDA version (C(major.minor) or C(major.minor.patch)) and a table of CUDA
     C(major.minor) to minimum Linux driver version, and returns the minimum driver version.
   - The same plugin file provides C(cuda_driver_supports) (driver, cuda, table -> bool),
-    C(cuda_max_version) (driver, table -> newest CUDA the driver runs) and
+    C(cuda_max_version) (driver, table -> newest CUDA the driver runs),
+    C(cuda_major_minor) (C(12.8.1) -> C(12.8)) and
     C(cuda_package_suffix) (C(12.8) -> C(12-8)).
 options:
   _input:
@@ -45,6 +46,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.teamllm.stack.plugins.module_utils._cuda_compat import (
     CudaCompatError,
+    cuda_key,
     driver_supports,
     max_cuda,
     min_driver,
@@ -75,6 +77,10 @@ def cuda_max_version(driver_version, table):
     return max_cuda(driver_version, table)
 
 
+def cuda_major_minor(cuda_version):
+    return cuda_key(cuda_version)
+
+
 def cuda_package_suffix(cuda_version):
     return package_suffix(cuda_version)
 
@@ -85,5 +91,6 @@ class FilterModule:
             "cuda_min_driver": _wrap(cuda_min_driver),
             "cuda_driver_supports": _wrap(cuda_driver_supports),
             "cuda_max_version": _wrap(cuda_max_version),
+            "cuda_major_minor": _wrap(cuda_major_minor),
             "cuda_package_suffix": _wrap(cuda_package_suffix),
         }
