@@ -65,7 +65,7 @@ def main(argv: list[str]) -> int:
         return 0
     print("| case | file MiB | measured GPU MiB | estimate MiB | error | host RSS MiB | host estimate MiB |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    worst_low, worst_high = 0.0, 0.0
+    worst_low, worst_high = float("inf"), float("-inf")
     for path in argv[1:]:
         with open(path) as fh:
             records = [json.loads(line) for line in fh if line.strip()]
