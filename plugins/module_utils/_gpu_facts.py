@@ -507,3 +507,54 @@ def compare(nvml_facts: dict, smi_facts: dict, memory_tolerance: int = 512 * MIB
         if None not in temps and abs(temps[0] - temps[1]) > 3:
             problems.append(f"gpu{a['index']}.temperature_c: {a['temperature_c']} vs {b['temperature_c']}")
     return problems
+
+
+# ---------------------------------------------------------------------------- one entry point
+
+
+def collect(
+    declared: list[dict] | None = None,
+    source: str = "auto",
+    load_nvml=None,
+    run_command=None,
+    nvidia_smi: str | None = "nvidia-smi",
+) -> dict:
+    """Facts from the first source that answers, as the gpu_facts module gathers them.
+
+    ``source``: ``auto`` (declared when given, else NVML, else nvidia-smi), ``declared``,
+    ``nvml`` or ``nvidia-smi``. ``load_nvml()`` returns the NVML binding or raises
+    ImportError; ``run_command(argv)`` returns ``(rc, stdout, stderr)``; ``nvidia_smi`` is the
+    binary's path, or None when it is not installed.
+    """
+    if source not in ("auto", "declared", "nvml", "nvidia-smi"):
+        raise GpuFactsError(f"source must be auto, declared, nvml or nvidia-smi, not {source!r}")
+    if source == "declared" or (source == "auto" and declared is not None):
+        return from_declared(declared)
+    reasons: list[str] = []
+    if source in ("auto", "nvml"):
+        nvml = None
+        if load_nvml is not None:
+            try:
+                nvml = load_nvml()
+            except ImportError as exc:
+                reasons.append(f"nvidia-ml-py (pynvml) is not installed: {exc}")
+        if nvml is not None:
+            facts = from_nvml(nvml)
+            if facts["gpus"] or source == "nvml":
+                return facts
+            reasons.append(facts["reason"])
+    if source in ("auto", "nvidia-smi"):
+        if not nvidia_smi or run_command is None:
+            reasons.append("nvidia-smi not found")
+        else:
+            rc, out, err = run_command(nvidia_smi_command(nvidia_smi))
+            if rc == 0:
+                _, banner, _ = run_command([nvidia_smi])
+                facts = parse_nvidia_smi_csv(out, cuda_driver_version=parse_cuda_version(banner))
+                if facts["gpu_count"] > 1:
+                    trc, topo, _ = run_command([nvidia_smi, "topo", "-m"])
+                    if trc == 0:
+                        parse_nvlink_status(topo, facts)
+                return facts
+            reasons.append(f"nvidia-smi failed (rc={rc}): {(err or out).strip()[:200]}")
+    return empty_facts("; ".join(r for r in reasons if r) or "no NVIDIA GPU found")
