@@ -137,9 +137,10 @@ def _load_nvml():
     return pynvml
 
 
-def run_module(module, load_nvml=_load_nvml):
+def run_module(module, load_nvml=None):
     """The module's work, separate from main() so tests can inject a fake NVML."""
     params = module.params
+    load_nvml = load_nvml or _load_nvml
     smi = None
     if params["source"] in ("auto", "nvidia-smi"):
         smi = module.get_bin_path(params["nvidia_smi_path"])
