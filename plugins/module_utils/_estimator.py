@@ -141,10 +141,16 @@ def _resolve(model, quantization: str | None, overrides: dict | None):
     return spec, None, quantization, "catalog"
 
 
-def valid_tp_sizes(model, max_gpus: int) -> list[int]:
+def valid_tp_sizes(model, max_gpus: int, engine: str = "vllm") -> list[int]:
     """Tensor-parallel sizes up to ``max_gpus`` that divide the attention heads, the KV heads
-    (for GQA) and the vocabulary (vLLM's rule; a 3- or 6-GPU split of a 32-head model is not)."""
+    (for GQA) and the vocabulary (vLLM's rule; a 3- or 6-GPU split of a 32-head model is not).
+
+    With a llama.cpp-family ``engine`` the split is by layers, so any count up to the number
+    of layers works.
+    """
     spec = model if isinstance(model, ModelSpec) else _resolve(model, None, None)[0]
+    if engine in GGUF_ENGINES:
+        return list(range(1, min(max(1, int(max_gpus)), spec.n_layer) + 1))
     sizes = []
     for tp in range(1, max(1, int(max_gpus)) + 1):
         if spec.n_head % tp or spec.n_vocab % tp:

@@ -210,6 +210,11 @@ def test_valid_tp_sizes(model, max_gpus, sizes):
     assert valid_tp_sizes(model, max_gpus) == sizes
 
 
+def test_layer_split_engines_take_any_gpu_count():
+    assert valid_tp_sizes("llama-3.1-70b", 6, engine="llama_cpp") == [1, 2, 3, 4, 5, 6]
+    assert valid_tp_sizes("teamllm-tiny", 8, engine="ollama") == [1, 2]  # two layers
+
+
 @pytest.mark.parametrize(
     ("model", "gib"),
     [("qwen2.5-0.5b", 3.1), ("qwen2.5-3b", 8.9), ("qwen2.5-7b", 19.0), ("qwen2.5-72b", 164.5)],
