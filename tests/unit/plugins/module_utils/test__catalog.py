@@ -9,6 +9,7 @@ from ansible_collections.teamllm.stack.plugins.module_utils._catalog import (
     MODELS,
     CatalogError,
     Tensor,
+    bits_per_weight,
     get_model,
     gguf_tensor_type,
     list_models,
@@ -174,3 +175,18 @@ def test_teamllm_tiny_matches_the_lab_generator(tmp_path):
     for key in ("n_layer", "n_embd", "n_head", "n_head_kv", "head_dim", "n_ff", "n_vocab", "n_ctx_train"):
         assert shape[key] == getattr(tiny, key), key
     assert shape["params"] == param_count(tiny)
+
+
+@pytest.mark.parametrize(
+    ("quant", "bits"),
+    [("F16", 16.0), ("BF16", 16.0), ("Q8_0", 8.5), ("Q5_K_M", 5.70), ("Q4_K_M", 4.89), ("Q4_0", 4.64)],
+)
+def test_effective_bits_per_weight_llama_31_8b(quant, bits):
+    assert bits_per_weight(get_model("llama-3.1-8b"), quant) == pytest.approx(bits, abs=0.01)
+
+
+# 1.05B embedding + output parameters stay 16-bit, 6.98B linear ones are quantized: an int4
+# checkpoint of Llama 3.1 8B is ~5.7 GB, not 8B x 4 bits = 4 GB.
+@pytest.mark.parametrize(("quant", "low", "high"), [("AWQ", 5.6, 5.8), ("GPTQ", 5.6, 5.8), ("FP8", 8.9, 9.2)])
+def test_vllm_effective_bits_include_16_bit_embeddings(quant, low, high):
+    assert low < bits_per_weight(get_model("llama-3.1-8b"), quant) < high
