@@ -24,7 +24,7 @@ description:
     model, how many GiB it is short on its closest candidate, and the smallest change that
     fits (a lower quantization, a shorter context, fewer parallel sequences, fewer replicas),
     each checked by estimating again.
-  - Use it with C(run_once: true); it reads every host and changes none.
+  - "Use it with C(run_once: true); it reads every host and changes none."
 version_added: 0.1.0
 author: teamllm.stack developers
 options:
