@@ -1065,6 +1065,7 @@ def _explain(requests, options, chosen, ctx):
             }
         if len(unplaced) >= DETAIL_LIMIT:
             entry["suggestions"] = []
+            entry["message"] = text
             unplaced.append(entry)
             skipped += 1
             continue
@@ -1074,6 +1075,7 @@ def _explain(requests, options, chosen, ctx):
             text += "; it would fit with " + " or ".join(suggestions)
         else:
             text += "; no single change to it fits: add GPU memory or remove another model"
+        entry["message"] = text
         lines.append(text)
         unplaced.append(entry)
     if skipped:

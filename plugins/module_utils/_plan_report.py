@@ -203,8 +203,7 @@ def markdown(plan, cost=None, svg_name="placement.svg", date=None):
         lines += [f"Planned {date}.", ""]
     proven = "proven optimal" if plan.get("optimal") else "not proven optimal"
     lines.append(f"- Solver: **{plan.get('solver', '?')}** ({plan.get('solver_status', '?')}; "
-                 f"{proven}), policy **{plan.get('policy', '?')}**, "
-                 f"{plan.get('seconds', 0):.2f} s.")
+                 f"{proven}), policy **{plan.get('policy', '?')}**.")
     if plan.get("fallback_reason"):
         lines.append(f"- Greedy used because: {plan['fallback_reason']}.")
     lines.append(f"- {cost['instances']} instance(s) on {cost['hosts']} host(s) and "
