@@ -48,7 +48,9 @@ DEFAULT_MAX_CANDIDATES = 150_000
 DETAIL_LIMIT = 10
 # Up to this many replicas in all, a suggested change is also checked by a greedy re-plan of
 # every model (not only against the memory the others leave as planned).
-REPLAN_LIMIT = 200
+REPLAN_LIMIT = 60
+# Seconds spent finding suggestions; models left when it runs out get the shortfall only.
+EXPLAIN_BUDGET = 3.0
 # Quantizations tried for "a lower quantization" when the estimator cannot list a model's own.
 GGUF_LADDER = ("F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K")
 VLLM_LADDER = ("BF16", "FP16", "FP8", "AWQ", "GPTQ")
@@ -427,8 +429,9 @@ def _groups(req, option, hosts, devices):
                 yield name, group
 
 
-def candidates(requests, options, hosts, devices, needs):
-    """Every placement that fits an empty cluster, dominated ones removed."""
+def candidates(requests, options, hosts, devices, needs, limit=None):
+    """Every placement that fits an empty cluster, dominated ones removed; None as soon as
+    there are more than ``limit``."""
     result = []
     for ri, req in enumerate(requests):
         best_on = {}  # group -> list of (quality, claims) kept so far
@@ -444,6 +447,8 @@ def candidates(requests, options, hosts, devices, needs):
                     continue
                 kept.append(need.claims)
                 result.append(Candidate(ri, option, host, group, need))
+                if limit is not None and len(result) > limit:
+                    return None
     return result
 
 
@@ -1030,7 +1035,8 @@ def _explain(requests, options, chosen, ctx):
             free[k] -= claim
         count[c.req] = count.get(c.req, 0) + 1
         used_by.setdefault(c.req, set()).update(c.devices)
-    lines, unplaced, skipped = [], [], 0
+    lines, unplaced, skipped, detailed, brief = [], [], 0, 0, []
+    deadline = time.monotonic() + EXPLAIN_BUDGET
     for ri, req in enumerate(requests):
         missing = req.replicas - count.get(ri, 0)
         if missing <= 0:
@@ -1063,14 +1069,16 @@ def _explain(requests, options, chosen, ctx):
                 "host": _host, "gpus": [devices[k].index for k in group],
                 "need_bytes": list(need.claims),
             }
-        if len(unplaced) >= DETAIL_LIMIT:
+        if detailed >= DETAIL_LIMIT or time.monotonic() > deadline:
             entry["suggestions"] = []
             entry["message"] = text
             unplaced.append(entry)
+            brief.append(req.alias)
             skipped += 1
             continue
         suggestions = _suggest(ri, req, ctx, free, exclude, count.get(ri, 0))
         entry["suggestions"] = suggestions
+        detailed += 1
         if suggestions:
             text += "; it would fit with " + " or ".join(suggestions)
         else:
@@ -1080,7 +1088,7 @@ def _explain(requests, options, chosen, ctx):
         unplaced.append(entry)
     if skipped:
         lines.append(f"{skipped} more models do not fit: "
-                     + ", ".join(e["name"] for e in unplaced[DETAIL_LIMIT:]))
+                     + ", ".join(brief))
     return lines, unplaced
 
 
@@ -1243,11 +1251,12 @@ def plan(models, hosts, policy="binpack", reserve_gib=DEFAULT_RESERVE_GIB,
     if solver == "greedy":
         meta["fallback_reason"] = "greedy asked for"
     else:
-        cands = candidates(requests, options, host_map, devices, needs)
-        meta["candidates"] = len(cands)
-        if len(cands) > max_candidates:
+        cands = candidates(requests, options, host_map, devices, needs, max_candidates)
+        meta["candidates"] = None if cands is None else len(cands)
+        if cands is None:
             meta["fallback_reason"] = (
-                f"{len(cands)} candidate placements exceed max_candidates {max_candidates}")
+                f"more candidate placements than max_candidates ({max_candidates}) "
+                "for the exact solver")
         else:
             index = {(c.req, c.option, c.devices): i for i, c in enumerate(cands)}
             start = [index[(c.req, c.option, c.devices)] for c in greedy_chosen
