@@ -120,8 +120,13 @@ def cluster(rng: random.Random, nodes: int, max_gpus: int = 4, cpu_nodes: int = 
     return hosts
 
 
-def models(rng: random.Random, count: int, max_replicas: int = 2):
-    names = sorted(MODELS)
+LIGHT = ("qwen2.5-0.5b", "llama3.2-1b", "llama3.2-3b", "qwen2.5-7b", "llama3.1-8b", "gemma2-9b",
+         "mistral-nemo-12b", "qwen2.5-14b")
+
+
+def models(rng: random.Random, count: int, max_replicas: int = 2, light: bool = False):
+    """A model set; ``light``: up to 14B and 8k context, the mix a team serves most."""
+    names = sorted(LIGHT if light else MODELS)
     result = []
     for i in range(count):
         model = rng.choice(names[:-1] if rng.random() < 0.9 else names)
@@ -134,7 +139,8 @@ def models(rng: random.Random, count: int, max_replicas: int = 2):
             quants = rng.choice(GGUF_CHOICES)
         result.append({
             "name": model, "alias": f"{model}-{i}", "engine": engine,
-            "quantizations": list(quants), "context": rng.choice([2048, 4096, 8192, 16384]),
+            "quantizations": list(quants),
+            "context": rng.choice([2048, 4096, 8192] if light else [2048, 4096, 8192, 16384]),
             "parallel": rng.choice([1, 1, 2, 4]), "replicas": rng.randint(1, max_replicas),
         })
     return result

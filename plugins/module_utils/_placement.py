@@ -46,6 +46,8 @@ DEFAULT_MAX_CANDIDATES = 150_000
 # Models explained in full (closest candidate and checked suggestions) in a refusal; the rest
 # are named only.
 DETAIL_LIMIT = 10
+# Unplaced models given a shortfall at all; the rest are only named.
+ANALYSE_LIMIT = 50
 # Up to this many replicas in all, a suggested change is also checked by a greedy re-plan of
 # every model (not only against the memory the others leave as planned).
 REPLAN_LIMIT = 60
@@ -556,6 +558,21 @@ def _pick_group(state, req, option, hosts, needs, exclude, avoid_hosts, policy):
     return best[1], best[2], best[3]
 
 
+def _may_fit(state, req, option, needs):
+    """False when no GPU has even 90% of the smallest per-GPU need of ``option`` free: a
+    quick test before scanning every GPU group of the cluster (the greedy only)."""
+    smallest, most_free = None, 0
+    for entries in state.by_total.values():
+        if not entries:
+            continue
+        most_free = max(most_free, entries[-1][0])
+        need = needs.need(req, option, [state.devices[entries[0][1]]] * option.size)
+        if need is not None:
+            low = min(need.claims)
+            smallest = low if smallest is None else min(smallest, low)
+    return smallest is not None and most_free >= 0.9 * smallest
+
+
 def _size_key(req, options, needs, devices):
     """How much a request takes at its best one-device option, for the decreasing order."""
     largest = max((d for d in devices if d.kind == "gpu"), key=lambda d: d.total, default=None)
@@ -593,6 +610,9 @@ def greedy(requests, options, hosts, devices, needs, policy):
             for option in options[ri]:
                 if option.kind == "gpu" and option.size == 1 and req.host is None:
                     choice = _pick_single(state, req, option, needs, mine, my_hosts, policy)
+                elif option.kind == "gpu" and req.host is None and not _may_fit(
+                        state, req, option, needs):
+                    continue
                 else:
                     choice = _pick_group(
                         state, req, option, hosts, needs, mine, my_hosts, policy)
@@ -1046,6 +1066,13 @@ def _explain(requests, options, chosen, ctx):
         head = f"{what}model {req.alias}"
         if req.alias != req.model:
             head += f" ({req.model})"
+        if detailed + skipped >= ANALYSE_LIMIT:
+            unplaced.append({"name": req.alias, "model": req.model, "missing": missing,
+                             "short_bytes": None, "suggestions": [],
+                             "message": f"{head} does not fit (not analysed)"})
+            brief.append(req.alias)
+            skipped += 1
+            continue
         closest = _closest(req, options[ri], hosts, devices, needs, free)
         entry = {"name": req.alias, "model": req.model, "missing": missing}
         if closest is None:
@@ -1251,7 +1278,24 @@ def plan(models, hosts, policy="binpack", reserve_gib=DEFAULT_RESERVE_GIB,
     if solver == "greedy":
         meta["fallback_reason"] = "greedy asked for"
     else:
-        cands = candidates(requests, options, host_map, devices, needs, max_candidates)
+        def groups(names, option):
+            if option.kind == "cpu":
+                return sum(1 for n in names if host_map[n].kind == "cpu")
+            return sum(len(host_map[n].blocks.get(option.size, ())) for n in names)
+
+        everywhere = {}
+        bound = 0
+        for r, opts in zip(requests, options, strict=True):
+            for o in opts:
+                if r.host:
+                    bound += groups([r.host], o)
+                else:
+                    key = (o.kind, o.size)
+                    if key not in everywhere:
+                        everywhere[key] = groups(host_map, o)
+                    bound += everywhere[key]
+        cands = (None if bound > 20 * max_candidates else
+                 candidates(requests, options, host_map, devices, needs, max_candidates))
         meta["candidates"] = None if cands is None else len(cands)
         if cands is None:
             meta["fallback_reason"] = (
