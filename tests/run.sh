@@ -30,7 +30,8 @@ stage() {
 }
 
 lint() {
-  yamllint -s . && ansible-lint --profile production --offline && ruff check plugins tests tools benchmarks
+  yamllint -s . && ansible-lint --profile production --offline && ruff check plugins tests tools benchmarks &&
+    antsibull-changelog lint
 }
 
 unit() {

@@ -18,9 +18,8 @@ import hashlib
 import sys
 from pathlib import Path
 
-import numpy as np
-
 import gguf
+import numpy as np
 
 # Shape: head_dim 32 (n_embd / n_head), GQA 4:2, rows are multiples of 32 so Q8_0 applies.
 SHAPE = {

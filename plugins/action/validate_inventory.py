@@ -76,6 +76,6 @@ class ActionModule(ActionBase):
             if var in known:
                 try:
                     values[var] = rendered[var]
-                except Exception:  # noqa: BLE001 - an unrenderable value is checked raw
+                except Exception:  # noqa: BLE001,S110 - an unrenderable value is checked raw
                     pass
         return values
