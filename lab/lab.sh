@@ -139,7 +139,7 @@ cmd_up() {
 cmd_demo() {
   local key ca body
   key=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["key"])' "$cache/lab/clients.json")
-  ca="$cache/lab/$lab_node-ca.crt"
+  ca="$cache/lab/$lab_node/ca.crt"
   body='{"model":"teamllm-tiny","max_tokens":24,"messages":[{"role":"user","content":"Say hello to the team"}]}'
   log "asking the model through the gateway"
   curl -sS --fail-with-body --cacert "$ca" "https://localhost:$lab_port/v1/chat/completions" \
