@@ -1,0 +1,156 @@
+# Copyright: teamllm.stack contributors
+# Apache License 2.0
+"""From the placement to the engines: the pure mapping of ``placement[host]`` (the output of
+``_placement.plan``) onto each engine role's instance list, and the gateway's routes as one
+gateway host sees them. No Ansible; private to the collection."""
+
+from __future__ import annotations
+
+# Engines whose role this release deploys from the placement.
+DEPLOYED_ENGINES = ("llama_cpp",)
+# Keys of an llm_models item that the engines read and the placement does not.
+ENGINE_KEYS = ("download",)
+LOOPBACK = "127.0.0.1"
+
+
+class EngineInstancesError(ValueError):
+    """The placement cannot be turned into engine instances; ``problems`` lists why."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def placement_models(models):
+    """``llm_models`` without the keys only the engines read, as the placement takes them."""
+    return [
+        {k: v for k, v in item.items() if k not in ENGINE_KEYS} if isinstance(item, dict) else item
+        for item in models or []
+    ]
+
+
+def undeployed(placement, deployed=DEPLOYED_ENGINES):
+    """One message per placed instance whose engine this release does not deploy."""
+    return [
+        f"host {host}: instance {inst['id']} ({inst['name']}) uses engine {inst['engine']}, "
+        f"which is not yet deployed by this release (deployed: {', '.join(deployed)}); "
+        f"set engine: {deployed[0]} on that model in llm_models"
+        for host, entry in sorted((placement or {}).items())
+        for inst in entry.get("instances", [])
+        if inst.get("engine") not in deployed
+    ]
+
+
+def _model_items(models):
+    items = {}
+    for item in models or []:
+        if isinstance(item, str):
+            item = {"name": item}
+        if isinstance(item, dict) and item.get("name"):
+            items[str(item.get("alias") or item["name"])] = item
+    return items
+
+
+def download_for(item, quantization):
+    """The llm_downloads entry holding ``item``'s weights in ``quantization``, or None.
+
+    ``download`` is one entry name (any quantization) or a dict {quantization: entry}."""
+    download = item.get("download")
+    if isinstance(download, dict):
+        return download.get(quantization)
+    return download or None
+
+
+def _cache_env(settings):
+    env = {}
+    for key, var in (("cache_type_k", "LLAMA_ARG_CACHE_TYPE_K"),
+                     ("cache_type_v", "LLAMA_ARG_CACHE_TYPE_V")):
+        value = settings.get(key)
+        if value and value != "f16":
+            env[var] = str(value)
+    return env
+
+
+def llama_cpp_instances(host_placement, models, downloads, host="this host"):
+    """``llama_cpp_instances`` entries for the llama_cpp instances of one host's placement.
+
+    ``host_placement`` is ``placement[host]`` ({address, instances, devices}); ``models`` is
+    ``llm_models`` (to find each model's ``download``); ``downloads`` is ``llm_downloads``.
+    Raises :class:`EngineInstancesError` naming every instance whose weights have no manifest
+    entry."""
+    items = _model_items(models)
+    downloads = downloads or {}
+    result, problems = [], []
+    for inst in (host_placement or {}).get("instances", []):
+        if inst.get("engine") != "llama_cpp":
+            continue
+        item = items.get(inst["name"], {})
+        quant = inst.get("quantization")
+        download = download_for(item, quant)
+        if not download:
+            problems.append(
+                f"{host}: model {inst['name']} is placed as llama_cpp {quant}, but its llm_models "
+                f"item has no download for {quant}: add download: <llm_downloads entry> "
+                f"(or download: {{{quant}: <entry>}})"
+            )
+            continue
+        if download not in downloads:
+            problems.append(
+                f"{host}: model {inst['name']}: download {download!r} is not an entry of llm_downloads"
+            )
+            continue
+        settings = inst.get("settings") or {}
+        env = {}
+        if inst.get("cuda_visible_devices"):
+            env["CUDA_VISIBLE_DEVICES"] = inst["cuda_visible_devices"]
+        if settings.get("split_mode") and settings["split_mode"] != "none":
+            env["LLAMA_ARG_SPLIT_MODE"] = settings["split_mode"]
+        if settings.get("tensor_split"):
+            env["LLAMA_ARG_TENSOR_SPLIT"] = ",".join(str(s) for s in settings["tensor_split"])
+        env.update(_cache_env(settings))
+        parallel = int(settings.get("parallel", inst.get("parallel", 1)))
+        result.append({
+            "name": inst["id"],
+            "model": download,
+            "alias": inst["name"],
+            "port": int(inst["port"]),
+            # llama-server's context is the total of its slots: context x parallel
+            "context": int(settings.get("ctx_size", int(inst.get("context", 4096)) * parallel)),
+            "parallel": parallel,
+            "gpu_layers": int(settings.get("n_gpu_layers", 0)),
+            "flash_attention": "auto" if settings.get("flash_attn", True) else "off",
+            "extra_env": env,
+        })
+    if problems:
+        raise EngineInstancesError(problems)
+    return result
+
+
+def gateway_routes(placement, gateway_host, bind_addresses=None):
+    """The routes one gateway host uses: {served name: ["address:port", ...]}.
+
+    Instances on the gateway's own host are reached on their bind address (loopback by
+    default); others on the placement's address of their host, which needs that host's
+    engines to listen on a private address. ``bind_addresses`` maps hosts to their engines'
+    bind address (default 127.0.0.1). Raises :class:`EngineInstancesError` for a route to
+    another host whose engines listen on loopback only."""
+    binds = bind_addresses or {}
+    routes, problems = {}, []
+    for host, entry in sorted((placement or {}).items()):
+        bind = str(binds.get(host) or LOOPBACK)
+        for inst in entry.get("instances", []):
+            if host == gateway_host:
+                address = bind if bind not in ("0.0.0.0", "::") else LOOPBACK  # noqa: S104
+            elif bind.startswith("127.") or bind == "::1":
+                problems.append(
+                    f"gateway {gateway_host} cannot reach {inst['name']} on {host}: its engines "
+                    f"listen on {bind} only; set llama_cpp_bind_address on {host} to its private "
+                    f"address (with a firewall that admits only the gateway) or run a gateway there"
+                )
+                continue
+            else:
+                address = entry.get("address") or host
+            routes.setdefault(inst["name"], []).append(f"{address}:{inst['port']}")
+    if problems:
+        raise EngineInstancesError(problems)
+    return {name: sorted(targets) for name, targets in sorted(routes.items())}

@@ -1,0 +1,141 @@
+"""From the placement to the engines: the pure mapping in module_utils/_engine_instances.py,
+fed with real placements from _placement.plan."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.teamllm.stack.plugins.module_utils import _engine_instances as ei
+from ansible_collections.teamllm.stack.plugins.module_utils import _placement
+
+GIB = 1024**3
+DOWNLOADS = {"teamllm_tiny_gguf": {}, "llama_8b_q4": {}, "llama_8b_q8": {}}
+
+
+def _gpus(*sizes_gib):
+    return {"gpus": [{"index": i, "name": f"GPU{i}", "uuid": f"GPU-{i}",
+                      "memory_total": int(s * GIB)} for i, s in enumerate(sizes_gib)]}
+
+
+def _plan(models, hosts):
+    inputs = {
+        name: {"gpus": spec.get("gpus", {"gpus": []}), "cpu_inference": spec.get("cpu", False),
+               "ram_bytes": int(spec.get("ram", 0) * GIB), "address": spec.get("address", name)}
+        for name, spec in hosts.items()
+    }
+    return _placement.plan(ei.placement_models(models), inputs)
+
+
+TINY = {"name": "teamllm-tiny", "engine": "llama_cpp", "quantizations": ["Q8_0"],
+        "context": 1024, "parallel": 2, "download": "teamllm_tiny_gguf"}
+
+
+def test_placement_models_drops_engine_keys_only():
+    assert ei.placement_models([TINY, "qwen2.5-7b"]) == [
+        {k: v for k, v in TINY.items() if k != "download"}, "qwen2.5-7b"]
+    assert TINY["download"] == "teamllm_tiny_gguf"  # the input is not modified
+    assert ei.placement_models(None) == []
+
+
+def test_cpu_instance_maps_onto_llama_cpp_instances():
+    plan = _plan([TINY], {"n1": {"cpu": True, "ram": 8}})
+    (inst,) = ei.llama_cpp_instances(plan["placement"]["n1"], [TINY], DOWNLOADS)
+    assert inst == {
+        "name": "teamllm-tiny-0", "model": "teamllm_tiny_gguf", "alias": "teamllm-tiny",
+        "port": 8100, "context": 2048, "parallel": 2, "gpu_layers": 0,
+        "flash_attention": "auto", "extra_env": {},
+    }
+
+
+def test_multi_gpu_instance_gets_its_devices_and_split():
+    model = {"name": "llama-3.1-8b", "alias": "chat", "engine": "llama_cpp",
+             "quantizations": ["Q8_0"], "context": 8192, "parallel": 2,
+             "download": {"Q8_0": "llama_8b_q8", "Q4_K_M": "llama_8b_q4"}}
+    plan = _plan([model], {"n1": {"gpus": _gpus(8, 8)}})  # 8.5 GB of weights: both GPUs
+    placed = plan["placement"]["n1"]["instances"][0]
+    (inst,) = ei.llama_cpp_instances(plan["placement"]["n1"], [model], DOWNLOADS)
+    assert inst["model"] == "llama_8b_q8" and inst["alias"] == "chat"
+    assert inst["gpu_layers"] == 999
+    assert inst["context"] == 8192 * 2 and inst["parallel"] == 2
+    assert placed["gpus"] == [0, 1]
+    assert inst["extra_env"] == {"CUDA_VISIBLE_DEVICES": "0,1", "LLAMA_ARG_SPLIT_MODE": "layer",
+                                 "LLAMA_ARG_TENSOR_SPLIT": "0.5,0.5"}
+
+
+def test_download_follows_the_chosen_quantization():
+    model = {"name": "llama-3.1-8b", "engine": "llama_cpp", "quantizations": ["Q8_0", "Q4_K_M"],
+             "download": {"Q8_0": "llama_8b_q8", "Q4_K_M": "llama_8b_q4"}}
+    plan = _plan([model], {"n1": {"gpus": _gpus(7)}})  # Q8_0 (8.5 GB) does not fit 7 GiB
+    (inst,) = ei.llama_cpp_instances(plan["placement"]["n1"], [model], DOWNLOADS)
+    assert plan["placement"]["n1"]["instances"][0]["quantization"] == "Q4_K_M"
+    assert inst["model"] == "llama_8b_q4"
+
+
+@pytest.mark.parametrize(
+    ("download", "expected"),
+    [
+        (None, "has no download for Q8_0: add download:"),
+        ({"Q4_K_M": "llama_8b_q4"}, "has no download for Q8_0"),
+        ("missing_entry", "download 'missing_entry' is not an entry of llm_downloads"),
+    ],
+)
+def test_missing_or_unknown_download_is_named(download, expected):
+    model = {**TINY, "download": download}
+    plan = _plan([model], {"n1": {"cpu": True, "ram": 8}})
+    with pytest.raises(ei.EngineInstancesError) as err:
+        ei.llama_cpp_instances(plan["placement"]["n1"], [model], DOWNLOADS, host="n1")
+    assert "n1: model teamllm-tiny" in str(err.value)
+    assert expected in str(err.value)
+
+
+def test_other_engines_are_listed_not_dropped():
+    placement = {"n1": {"instances": [
+        {"id": "a-0", "name": "a", "engine": "vllm"},
+        {"id": "b-0", "name": "b", "engine": "llama_cpp"},
+        {"id": "c-0", "name": "c", "engine": "ollama"},
+    ]}, "n2": {"instances": []}}
+    messages = ei.undeployed(placement)
+    assert len(messages) == 2
+    assert messages[0].startswith("host n1: instance a-0 (a) uses engine vllm, which is not yet "
+                                  "deployed by this release")
+    assert "engine ollama" in messages[1]
+    # the llama_cpp mapping itself only takes llama_cpp instances
+    assert ei.llama_cpp_instances({"instances": placement["n1"]["instances"][:1]}, [], {}) == []
+
+
+def test_empty_placement_gives_no_instances():
+    assert ei.llama_cpp_instances({}, [], {}) == []
+    assert ei.llama_cpp_instances(None, None, None) == []
+    assert ei.undeployed({}) == []
+
+
+def test_gateway_routes_use_loopback_on_its_own_host():
+    plan = _plan([TINY], {"n1": {"cpu": True, "ram": 8, "address": "10.0.0.11"}})
+    assert ei.gateway_routes(plan["placement"], "n1") == {"teamllm-tiny": ["127.0.0.1:8100"]}
+    assert ei.gateway_routes(plan["placement"], "n1", {"n1": "10.0.0.11"}) == {
+        "teamllm-tiny": ["10.0.0.11:8100"]}
+
+
+def test_gateway_routes_to_other_hosts_need_a_private_bind_address():
+    placement = {
+        "n1": {"address": "10.0.0.11", "instances": [{"name": "m", "port": 8100}]},
+        "n2": {"address": "10.0.0.12", "instances": [{"name": "m", "port": 8101}]},
+    }
+    assert ei.gateway_routes(placement, "gw", {"n1": "10.0.0.11", "n2": "10.0.0.12"}) == {
+        "m": ["10.0.0.11:8100", "10.0.0.12:8101"]}
+    assert ei.gateway_routes(placement, "n1", {"n2": "10.0.0.12"}) == {
+        "m": ["10.0.0.12:8101", "127.0.0.1:8100"]}
+    with pytest.raises(ei.EngineInstancesError, match="gateway n1 cannot reach m on n2: its "
+                                                      "engines listen on 127.0.0.1 only"):
+        ei.gateway_routes(placement, "n1")
+
+
+def test_cache_types_other_than_f16_are_passed():
+    placement = {"instances": [{
+        "id": "m-0", "name": "m", "engine": "llama_cpp", "quantization": "Q8_0", "port": 8100,
+        "cuda_visible_devices": "1", "settings": {"n_gpu_layers": 999, "ctx_size": 4096,
+                                                  "parallel": 1, "flash_attn": False,
+                                                  "cache_type_k": "q8_0", "cache_type_v": "f16"}}]}
+    (inst,) = ei.llama_cpp_instances(placement, [{"name": "m", "download": "x"}], {"x": {}})
+    assert inst["flash_attention"] == "off"
+    assert inst["extra_env"] == {"CUDA_VISIBLE_DEVICES": "1", "LLAMA_ARG_CACHE_TYPE_K": "q8_0"}
