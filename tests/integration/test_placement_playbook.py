@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -94,10 +95,13 @@ SHOW = """
 
 
 def _facts(out: str, host: str) -> dict:
-    chunks = out.split(f"ok: [{host}]")
-    assert len(chunks) > 1, out[-3000:]
-    text = [c for c in chunks[1:] if c.lstrip().startswith("=>") and "FACTS " in c][0]
-    payload = text.split("FACTS ", 1)[1].split(" END", 1)[0]
+    # The host's own result of the "Print the facts" task: from its "ok: [host] =>" up to the
+    # next result or task header (hosts print in any order).
+    pattern = re.compile(r"ok: \[" + re.escape(host) + r"\] =>(.*?)(?=\n\S|ok: \[|TASK \[|PLAY RECAP|\Z)", re.S)
+    texts = [m.group(1) for m in pattern.finditer(out) if "FACTS " in m.group(1)]
+    assert texts, out[-3000:]
+    payload = texts[-1].split("FACTS ", 1)[1].split(" END", 1)[0]
+    payload = re.sub(r"\n\s+", " ", payload)
     return json.loads(payload.encode().decode("unicode_escape"))
 
 
