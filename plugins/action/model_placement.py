@@ -44,7 +44,7 @@ def host_inputs(hostvars, hosts):
             continue
         cpu = check_type_bool(hv.get("llm_cpu_inference", False))
         ram = hv.get("llm_cpu_ram_gib")
-        if ram is not None:
+        if ram is not None and float(ram) > 0:  # 0 (the default) means: read it from the host
             ram_bytes = int(float(ram) * _placement.GIB)
         else:
             ram_bytes = int(hv.get("ansible_memtotal_mb") or 0) * MIB
