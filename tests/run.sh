@@ -46,7 +46,7 @@ build() {
   local out
   out=$(mktemp -d)
   ansible-galaxy collection build --force --output-path "$out" . >/dev/null &&
-  ansible-galaxy collection install --offline --no-deps -p "$out/collections" "$out"/teamllm-stack-*.tar.gz >/dev/null &&
+  ansible-galaxy collection install --force --offline --no-deps -p "$out/collections" "$out"/teamllm-stack-*.tar.gz >/dev/null &&
   ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-doc teamllm.stack.validate_inventory >/dev/null &&
   ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-doc -t role teamllm.stack.llama_cpp >/dev/null &&
   ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-doc -t filter teamllm.stack.download_source >/dev/null &&

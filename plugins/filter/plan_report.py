@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 name: placement_report
 short_description: A model placement as a Markdown report with a cost comparison
 description:
-  - Takes the result of M(teamllm.stack.model_placement) and returns a Markdown report:
+  - Takes the result of M(teamllm.stack.model_placement) and returns a Markdown report with a
     summary, a table per host and GPU, the instances, the gateway routes, the models that did
     not fit and a cost comparison with a hosted API.
   - The same plugin file provides C(placement_svg) (plan -> SVG picture of VRAM per GPU and
