@@ -1,7 +1,7 @@
 """A synthetic memory estimator and cluster generator for the placement benchmarks.
 
 Placement quality and speed do not depend on how accurate the estimator is, only on the
-shape of the numbers, so the benchmarks use this self-contained stand-in with the interface
+shape of the numbers, so the benchmarks use this stand-in, returning the real ``Estimate``, with the interface
 of ``plugins/module_utils/_estimator.py`` (``estimate``, ``valid_tp_sizes``, ``ENGINES``).
 Weights follow the published GGUF sizes (Llama 3.1 8B: Q4_K_M 4.6 GB, Q8_0 8.5 GB, F16 16 GB)
 scaled by parameter count; vLLM follows GPUStack's ``weights x 1.2 + 2 GiB``.
@@ -10,7 +10,8 @@ scaled by parameter count; vLLM follows GPUStack's ``weights x 1.2 + 2 GiB``.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+
+from ansible_collections.teamllm.stack.plugins.module_utils._estimator import Estimate, EstimateError
 
 GIB = 1024**3
 ENGINES = ("llama_cpp", "ollama", "vllm", "localai")
@@ -35,22 +36,6 @@ MODELS = {
 }
 
 
-class EstimateError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class Estimate:
-    engine: str
-    model: str
-    quantization: str
-    context: int
-    parallel: int
-    tp: int
-    per_gpu_bytes: tuple
-    host_bytes: int
-    breakdown: dict = field(default_factory=dict, compare=False)
-    gpu_memory_utilization: float | None = None
 
 
 def valid_tp_sizes(model, max_gpus, engine="vllm"):
@@ -80,7 +65,7 @@ def estimate(model, engine, quantization, context, parallel=1, tp=1, gpu_total_b
         per_gpu = (weights + kv) / tp + 0.4 * GIB + (0.2 * GIB if tp > 1 else 0)
     if n_gpu_layers == 0:
         return Estimate(engine, model, quantization, context, parallel, 1, (0,),
-                        int(weights + kv + 0.5 * GIB))
+                        int(weights + kv + 0.5 * GIB), {}, None)
     util = None
     if engine == "vllm" and gpu_total_bytes:
         util = round(per_gpu / gpu_total_bytes, 2)

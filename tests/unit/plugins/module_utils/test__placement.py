@@ -5,31 +5,17 @@ from __future__ import annotations
 import copy
 import random
 import sys
-from dataclasses import dataclass
 
 import pytest
 
 from ansible_collections.teamllm.stack.plugins.module_utils import _placement as P
+from ansible_collections.teamllm.stack.plugins.module_utils._estimator import Estimate, EstimateError
 
 GIB = P.GIB
 
 
-class FakeError(ValueError):
+class FakeError(EstimateError):
     pass
-
-
-@dataclass(frozen=True)
-class Est:
-    engine: str
-    model: str
-    quantization: str
-    context: int
-    parallel: int
-    tp: int
-    per_gpu_bytes: tuple
-    host_bytes: int
-    breakdown: dict
-    gpu_memory_utilization: float | None
 
 
 class Fake:
@@ -71,10 +57,10 @@ class Fake:
             raise FakeError(f"tp {tp} does not divide the heads of {model}")
         total = weights[quantization] * GIB + kv
         if n_gpu_layers == 0:
-            return Est(engine, model, quantization, context, parallel, 1, (0,), int(total), {}, None)
+            return Estimate(engine, model, quantization, context, parallel, 1, (0,), int(total), {}, None)
         per = int(total // tp)
         util = round(per / gpu_total_bytes, 2) if engine == "vllm" and gpu_total_bytes else None
-        return Est(engine, model, quantization, context, parallel, tp, (per,) * tp, 0, {}, util)
+        return Estimate(engine, model, quantization, context, parallel, tp, (per,) * tp, 0, {}, util)
 
 
 def gpus(*sizes, name=None):
