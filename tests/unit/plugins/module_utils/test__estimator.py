@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -19,16 +20,17 @@ MIB = 1024**2
 GIB = 1024**3
 H100 = 85520809984
 RESULTS = Path(__file__).resolve().parents[4] / "tests" / "gpu" / "results"
-MODELS = {
-    "tiny": ("teamllm-tiny", None),
-    "llama8b": ("llama-3.1-8b", None),
-    "mistral7b": ("mistral-7b", None),
-    "qwen05b": ("qwen2.5-0.5b", {"attn_bias": False}),
-    "qwen3b": ("qwen2.5-3b", {"attn_bias": False}),
-    "qwen7b": ("qwen2.5-7b", {"attn_bias": False}),
-    "qwen14b": ("qwen2.5-14b", {"attn_bias": False}),
-    "yi34b": ("yi-34b", None),
-}
+
+
+def _compare_estimates():
+    """tests/gpu/compare_estimates.py: the one mapping from a measured case to its estimate."""
+    spec = importlib.util.spec_from_file_location("compare_estimates", RESULTS.parent / "compare_estimates.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+case_estimate = _compare_estimates().case_estimate
 
 
 def measured_cases():
@@ -44,20 +46,7 @@ def measured_cases():
 @pytest.mark.parametrize("rec", measured_cases())
 def test_h100_measurements_are_covered_within_10_percent(rec):
     """Real llama-server runs on an H100 (tests/gpu/results): never below, at most 10% above."""
-    shape, quant = rec["label"].split("-")[:2]
-    name, overrides = MODELS[shape]
-    extra = rec.get("extra", [])
-    ngl = int(extra[extra.index("-ngl") + 1]) if "-ngl" in extra else None
-    est = estimate(
-        name,
-        "llama_cpp",
-        quant.upper(),
-        rec["ctx"],
-        parallel=rec["parallel"],
-        flash_attention=False,
-        n_gpu_layers=ngl,
-        overrides=overrides,
-    )
+    est = case_estimate(rec["label"], rec["ctx"], rec["parallel"], rec.get("extra", []))
     measured = rec["after_request_used"] - rec["baseline_used"]
     assert measured <= est.per_gpu_bytes[0] <= measured * 1.10
     assert est.host_bytes >= rec["host_rss"]
