@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import io
 import os
 import shutil
@@ -224,17 +225,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mirror", type=Path, required=True)
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "teamllm")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--only", choices=("llama-server", "model"), action="append")
+    steps = builtin_steps() | extra_steps()
+    ap.add_argument("--only", choices=sorted(steps), action="append",
+                    help="build only these steps (default: all)")
     args = ap.parse_args(argv)
     args.mirror.mkdir(parents=True, exist_ok=True)
     manifest = load_manifest()
     mirror = Mirror(args.mirror)
-    only = set(args.only or ("llama-server", "model"))
-    if "model" in only:
-        build_tiny_model(manifest, mirror)
-    if "llama-server" in only:
-        build_llama_server(manifest, mirror, args.cache, args.jobs)
+    for name in args.only or list(steps):
+        steps[name](manifest, mirror, args.cache, args.jobs)
     return 0
+
+
+def builtin_steps() -> dict:
+    return {
+        "model": lambda manifest, mirror, cache, jobs: build_tiny_model(manifest, mirror),
+        "llama-server": build_llama_server,
+    }
+
+
+def extra_steps() -> dict:
+    """Steps in tools/mirror_steps/*.py: each module has STEP (its name) and
+    build(manifest, mirror, cache, jobs), and may import Mirror, log, sha256_file and key_of
+    from this module. Sorted by file name."""
+    steps = {}
+    folder = Path(__file__).resolve().parent / "mirror_steps"
+    for path in sorted(folder.glob("[!_]*.py")):
+        spec = importlib.util.spec_from_file_location(f"mirror_steps.{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        steps[module.STEP] = module.build
+    return steps
 
 
 if __name__ == "__main__":
