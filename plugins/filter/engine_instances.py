@@ -20,7 +20,8 @@ description:
   - The same plugin file provides C(placement_models) (llm_models -> the placement's input,
     without the engine-only key C(download)), C(undeployed_instances) (placement -> messages
     for instances of engines this release does not deploy) and C(gateway_routes) (placement,
-    gateway host, bind addresses -> the routes that gateway uses).
+    gateway host, bind addresses -> the routes that gateway uses) and C(engine_binds) (hosts,
+    hostvars -> each host's engine bind addresses, for C(gateway_routes)).
 options:
   _input:
     description: One host's placement, C({address, instances, devices}).
@@ -80,6 +81,21 @@ def gateway_routes(placement, gateway_host, bind_addresses=None):
         raise AnsibleFilterError(str(exc)) from exc
 
 
+def engine_binds(hosts, hostvars):
+    """{host: {"default": llm_engine_bind_address, <engine>: <engine>_bind_address}} from the
+    inventory (hostvars), for gateway_routes."""
+    result = {}
+    for host in hosts or []:
+        hv = hostvars[host] if host in hostvars else {}
+        binds = {"default": str(hv.get("llm_engine_bind_address") or _ei.LOOPBACK)}
+        for engine in _ei.KNOWN_ENGINES:
+            value = hv.get(f"{engine}_bind_address")
+            if value:
+                binds[engine] = str(value)
+        result[host] = binds
+    return result
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -87,4 +103,5 @@ class FilterModule:
             "placement_models": placement_models,
             "undeployed_instances": undeployed_instances,
             "gateway_routes": gateway_routes,
+            "engine_binds": engine_binds,
         }

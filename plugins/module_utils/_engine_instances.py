@@ -8,6 +8,8 @@ from __future__ import annotations
 
 # Engines whose role this release deploys from the placement.
 DEPLOYED_ENGINES = ("llama_cpp",)
+# Every engine the placement may choose.
+KNOWN_ENGINES = ("llama_cpp", "ollama", "vllm", "localai")
 # Keys of an llm_models item that the engines read and the placement does not.
 ENGINE_KEYS = ("download",)
 LOOPBACK = "127.0.0.1"
@@ -126,30 +128,44 @@ def llama_cpp_instances(host_placement, models, downloads, host="this host"):
     return result
 
 
+def _bind_of(binds, host, engine):
+    bind = binds.get(host)
+    if isinstance(bind, dict):
+        bind = bind.get(engine) or bind.get("default")
+    return str(bind or LOOPBACK)
+
+
 def gateway_routes(placement, gateway_host, bind_addresses=None):
     """The routes one gateway host uses: {served name: ["address:port", ...]}.
 
     Instances on the gateway's own host are reached on their bind address (loopback by
-    default); others on the placement's address of their host, which needs that host's
-    engines to listen on a private address. ``bind_addresses`` maps hosts to their engines'
-    bind address (default 127.0.0.1). Raises :class:`EngineInstancesError` for a route to
-    another host whose engines listen on loopback only."""
+    default). Instances on other hosts are reached on their bind address when it is a specific
+    (private) address, else on the placement's address of their host; engines there must not
+    listen on loopback only. ``bind_addresses`` maps hosts to their engines' bind address
+    (default 127.0.0.1): one address, or {engine: address, "default": address}. Raises
+    :class:`EngineInstancesError` for a route to another host whose engines listen on loopback
+    only."""
     binds = bind_addresses or {}
     routes, problems = {}, []
     for host, entry in sorted((placement or {}).items()):
-        bind = str(binds.get(host) or LOOPBACK)
         for inst in entry.get("instances", []):
+            engine = inst.get("engine", "llama_cpp")
+            bind = _bind_of(binds, host, engine)
+            wildcard = bind in ("0.0.0.0", "::")  # noqa: S104
             if host == gateway_host:
-                address = bind if bind not in ("0.0.0.0", "::") else LOOPBACK  # noqa: S104
-            elif bind.startswith("127.") or bind == "::1":
+                address = LOOPBACK if wildcard else bind
+            elif bind.startswith("127.") or bind in ("::1", "localhost"):
                 problems.append(
                     f"gateway {gateway_host} cannot reach {inst['name']} on {host}: its engines "
-                    f"listen on {bind} only; set llama_cpp_bind_address on {host} to its private "
-                    f"address (with a firewall that admits only the gateway) or run a gateway there"
+                    f"listen on {bind} only; set llm_engine_bind_address (or {engine}_bind_address) "
+                    f"on {host} to its private address (its engines then admit only "
+                    f"llm_engine_allow_from) or run a gateway there"
                 )
                 continue
             else:
-                address = entry.get("address") or host
+                address = (entry.get("address") or host) if wildcard else bind
+            if ":" in address and not address.startswith("["):
+                address = f"[{address}]"
             routes.setdefault(inst["name"], []).append(f"{address}:{inst['port']}")
     if problems:
         raise EngineInstancesError(problems)

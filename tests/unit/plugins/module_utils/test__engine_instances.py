@@ -130,6 +130,22 @@ def test_gateway_routes_to_other_hosts_need_a_private_bind_address():
         ei.gateway_routes(placement, "n1")
 
 
+def test_gateway_routes_use_the_bind_address_per_engine_and_host_address_for_wildcards():
+    placement = {
+        "n1": {"address": "node1.lan", "instances": [
+            {"name": "m", "port": 8100, "engine": "llama_cpp"},
+            {"name": "v", "port": 8101, "engine": "vllm"},
+        ]},
+        "n2": {"address": "node2.lan", "instances": [{"name": "m", "port": 8100}]},
+    }
+    binds = {"n1": {"default": "10.0.0.11", "vllm": "fd00::11"}, "n2": "0.0.0.0"}
+    assert ei.gateway_routes(placement, "gw", binds) == {
+        "m": ["10.0.0.11:8100", "node2.lan:8100"], "v": ["[fd00::11]:8101"]}
+    with pytest.raises(ei.EngineInstancesError, match="set llm_engine_bind_address \\(or "
+                                                      "vllm_bind_address\\) on n1"):
+        ei.gateway_routes(placement, "gw", {"n1": {"llama_cpp": "10.0.0.11"}, "n2": "0.0.0.0"})
+
+
 def test_cache_types_other_than_f16_are_passed():
     placement = {"instances": [{
         "id": "m-0", "name": "m", "engine": "llama_cpp", "quantization": "Q8_0", "port": 8100,
