@@ -68,7 +68,7 @@ def test_missing_ollama_source_names_the_model_and_host():
 
 
 def test_other_engines_are_ignored():
-    llama = {"name": "x", "engine": "llama_cpp", "quantizations": ["Q8_0"], "download": "d"}
+    llama = {"name": "qwen2.5-7b", "engine": "llama_cpp", "quantizations": ["Q4_K_M"], "download": "d"}
     placement = _plan([TINY, llama], _gpus(24))
     assert [i["name"] for i in eo.ollama_instances(placement, [TINY, llama])] == ["teamllm-tiny"]
 
