@@ -145,19 +145,7 @@ def build_llama_server(manifest: dict, mirror: Mirror, cache: Path, jobs: int) -
         return
     sdist = fetch_sdist(src_entry, cache)
     work = cache / "build" / f"llama-server-{key}"
-    src = work / "src"
-    if not (src / "CMakeLists.txt").exists():
-        log(f"extracting llama.cpp from {sdist.name}")
-        shutil.rmtree(work, ignore_errors=True)
-        prefix = sdist.name.removesuffix(".tar.gz") + "/vendor/llama.cpp/"
-        with tarfile.open(sdist) as tar:
-            members = []
-            for m in tar.getmembers():
-                if m.name.startswith(prefix) and (m.isfile() or m.isdir()):
-                    m.name = m.name[len(prefix):]
-                    if m.name and m.name.split("/")[0] != ".git":
-                        members.append(m)
-            tar.extractall(src, members=members, filter="data")
+    src = extract_llama_source(sdist, work / "src")
     log(f"building llama-server with {jobs} jobs (several minutes on 2 cores)")
     subprocess.run(["cmake", "-S", str(src), "-B", str(work / "build"), *LLAMA_CMAKE_ARGS],
                    check=True, stdout=subprocess.DEVNULL)
@@ -168,7 +156,7 @@ def build_llama_server(manifest: dict, mirror: Mirror, cache: Path, jobs: int) -
     log(f"built: {(version.stdout + version.stderr).strip().splitlines()[0]}")
     with tempfile.TemporaryDirectory() as tmp:
         tarball = Path(tmp) / "llama-server.tar.gz"
-        _pack(tarball, {
+        pack(tarball, {
             "bin/llama-server": binary,
             "LICENSE": src / "LICENSE",
         }, extra={"BUILD": (f"llama-cpp-python {src_entry['version']} vendored llama.cpp\n"
@@ -178,7 +166,25 @@ def build_llama_server(manifest: dict, mirror: Mirror, cache: Path, jobs: int) -
     shutil.rmtree(work / "build", ignore_errors=True)
 
 
-def _pack(tarball: Path, files: dict[str, Path], extra: dict[str, bytes]) -> None:
+def extract_llama_source(sdist: Path, src: Path) -> Path:
+    """llama.cpp's source tree vendored in the llama-cpp-python sdist, extracted into `src`
+    (once: an existing tree is reused)."""
+    if not (src / "CMakeLists.txt").exists():
+        log(f"extracting llama.cpp from {sdist.name}")
+        shutil.rmtree(src, ignore_errors=True)
+        prefix = sdist.name.removesuffix(".tar.gz") + "/vendor/llama.cpp/"
+        with tarfile.open(sdist) as tar:
+            members = []
+            for m in tar.getmembers():
+                if m.name.startswith(prefix) and (m.isfile() or m.isdir()):
+                    m.name = m.name[len(prefix):]
+                    if m.name and m.name.split("/")[0] != ".git":
+                        members.append(m)
+            tar.extractall(src, members=members, filter="data")
+    return src
+
+
+def pack(tarball: Path, files: dict[str, Path], extra: dict[str, bytes]) -> None:
     """A reproducible tarball: fixed order, owner, mode and mtime."""
     def info(name: str, size: int, mode: int) -> tarfile.TarInfo:
         ti = tarfile.TarInfo(name)
@@ -232,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     args.mirror.mkdir(parents=True, exist_ok=True)
     manifest = load_manifest()
     mirror = Mirror(args.mirror)
-    for name in args.only or list(steps):
+    for name in args.only or [n for n in steps if n not in optional_steps()]:
         steps[name](manifest, mirror, args.cache, args.jobs)
     return 0
 
@@ -244,16 +250,29 @@ def builtin_steps() -> dict:
     }
 
 
-def extra_steps() -> dict:
-    """Steps in tools/mirror_steps/*.py: each module has STEP (its name) and
-    build(manifest, mirror, cache, jobs), and may import Mirror, log, sha256_file and key_of
-    from this module. Sorted by file name."""
-    steps = {}
+def _step_modules() -> list:
+    modules = []
     folder = Path(__file__).resolve().parent / "mirror_steps"
     for path in sorted(folder.glob("[!_]*.py")):
         spec = importlib.util.spec_from_file_location(f"mirror_steps.{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
+        modules.append(module)
+    return modules
+
+
+def optional_steps() -> set:
+    """Steps with DEFAULT = False run only when named with --only."""
+    return {m.STEP for m in _step_modules() if not getattr(m, "DEFAULT", True)}
+
+
+def extra_steps() -> dict:
+    """Steps in tools/mirror_steps/*.py: each module has STEP (its name) and
+    build(manifest, mirror, cache, jobs), and may import Mirror, log, sha256_file and key_of
+    from this module, and may set DEFAULT = False to run only when named with --only. Sorted
+    by file name."""
+    steps = {}
+    for module in _step_modules():
         steps[module.STEP] = module.build
     return steps
 
