@@ -5,9 +5,12 @@
 #
 #   lab/lab.sh docker      start a Docker engine when none answers (installs docker.io if missing)
 #   lab/lab.sh images      build the Debian 12 and 13 systemd node images (cached)
-#   lab/lab.sh artifacts   build llama-server and the tiny model into the lab mirror (cached)
-#   lab/lab.sh all         all of the above
-#   lab/lab.sh up          all of the above, start the lab node, converge site.yml, ask the model
+#   lab/lab.sh artifacts [STEP ...]
+#                          build the mirror's artifacts (all default steps of
+#                          tools/mirror_build.py, or the named ones) into the lab mirror (cached)
+#   lab/lab.sh all         all of the above (what the tests need)
+#   lab/lab.sh up          docker, images, the lab's artifacts (model, llama-server), start the
+#                          lab node, converge site.yml, ask the model
 #   lab/lab.sh demo        ask the model through the gateway again
 #   lab/lab.sh down        remove the lab node and its network
 #   lab/lab.sh env         print the variables the lab uses (source-able)
@@ -87,11 +90,15 @@ cmd_images() {
   done
 }
 
-# llama.cpp's own llama-server, built once from the source vendored in the pinned
-# llama-cpp-python sdist (checked against its sha256), packed as a tarball in the lab mirror.
+# The artifacts the collection builds itself (tools/mirror_build.py and tools/mirror_steps/),
+# into the lab mirror, each cached by a key of its inputs: all default steps, or the named ones
+# (the lab itself needs only `model` and `llama-server`: llama.cpp's own server built from the
+# source vendored in the pinned llama-cpp-python sdist, and the tiny model).
 cmd_artifacts() {
   mkdir -p "$mirror"
-  "$python" "$repo/tools/mirror_build.py" --mirror "$mirror" --cache "$cache"
+  local only=() step
+  for step in "$@"; do only+=(--only "$step"); done
+  "$python" "$repo/tools/mirror_build.py" --mirror "$mirror" --cache "$cache" "${only[@]}"
 }
 
 lab_node=lab-node1
@@ -114,7 +121,7 @@ PY
 }
 
 cmd_up() {
-  cmd_docker; cmd_images; cmd_artifacts; lab_clients
+  cmd_docker; cmd_images; cmd_artifacts model llama-server; lab_clients
   docker network inspect "$lab_net" >/dev/null 2>&1 || docker network create "$lab_net" >/dev/null
   if ! docker container inspect "$lab_node" >/dev/null 2>&1; then
     log "starting $lab_node (Debian 12, systemd), gateway published on 127.0.0.1:$lab_port"
@@ -168,11 +175,11 @@ cmd_env() {
 case "${1:-}" in
   docker) cmd_docker ;;
   images) cmd_docker; cmd_images ;;
-  artifacts) cmd_artifacts ;;
+  artifacts) shift; cmd_artifacts "$@" ;;
   all) cmd_docker; cmd_images; cmd_artifacts; lab_clients ;;
   up) cmd_up ;;
   demo) cmd_demo ;;
   down) cmd_down ;;
   env) cmd_env ;;
-  *) sed -n "2,18p" "$0"; exit 2 ;;
+  *) sed -n "2,19p" "$0"; exit 2 ;;
 esac
