@@ -7,7 +7,7 @@ gateway host sees them. No Ansible; private to the collection."""
 from __future__ import annotations
 
 # Engines whose role this release deploys from the placement.
-DEPLOYED_ENGINES = ("llama_cpp",)
+DEPLOYED_ENGINES = ("llama_cpp", "ollama", "vllm", "localai")
 # Every engine the placement may choose.
 KNOWN_ENGINES = ("llama_cpp", "ollama", "vllm", "localai")
 # Keys of an llm_models item that the engines read and the placement does not.

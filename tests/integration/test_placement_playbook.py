@@ -60,12 +60,12 @@ def test_model_too_big_fails_naming_it_and_the_shortfall(tmp_path):
     assert _untouched(out), out[-3000:]
 
 
-def test_engine_not_yet_deployed_fails_by_name(tmp_path):
+def test_vllm_model_without_download_fails_by_name(tmp_path):
     models = [{"name": "qwen2.5-7b", "engine": "vllm", "quantizations": ["FP16"]}]
     rc, out = run_placement(tmp_path, {"llm_models": models},
                             {"node1": {"llm_gpus_declared": GPU_24GB}})
     assert rc != 0
-    assert "uses engine vllm, which is not yet deployed by this release" in out, out[-3000:]
+    assert "model qwen2.5-7b is placed as vllm FP16, but its llm_models item has no download" in out, out[-3000:]
     assert _untouched(out), out[-3000:]
 
 

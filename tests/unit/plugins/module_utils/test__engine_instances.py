@@ -88,14 +88,16 @@ def test_missing_or_unknown_download_is_named(download, expected):
     assert expected in str(err.value)
 
 
-def test_other_engines_are_listed_not_dropped():
+def test_every_engine_is_deployed_and_unknown_ones_are_listed_not_dropped():
     placement = {"n1": {"instances": [
         {"id": "a-0", "name": "a", "engine": "vllm"},
         {"id": "b-0", "name": "b", "engine": "llama_cpp"},
         {"id": "c-0", "name": "c", "engine": "ollama"},
+        {"id": "d-0", "name": "d", "engine": "localai"},
     ]}, "n2": {"instances": []}}
-    messages = ei.undeployed(placement)
-    assert len(messages) == 2
+    assert ei.undeployed(placement) == []
+    messages = ei.undeployed(placement, deployed=("llama_cpp",))
+    assert len(messages) == 3
     assert messages[0].startswith("host n1: instance a-0 (a) uses engine vllm, which is not yet "
                                   "deployed by this release")
     assert "engine ollama" in messages[1]
