@@ -32,7 +32,7 @@ RELEASE_ENTRY = "ollama_double"
 MODEL_ENTRY = "ollama_teamllm_tiny"
 GGUF_ENTRY = "teamllm_tiny_gguf"
 DOUBLE = REPO / "tools" / "doubles" / "ollama_double.py"
-RECIPE = 1  # bump when the packing below changes
+RECIPE = 2  # bump when the packing below changes
 # Ollama's chat template in Go template syntax, for the tiny model's <|role|> format.
 TEMPLATE = (
     "{{- if .System }}<|system|>\n{{ .System }}</s>\n{{ end }}"
@@ -51,7 +51,7 @@ def _tar_info(name: str, size: int, mode: int, kind: bytes = tarfile.REGTYPE) ->
 def pack_release(out: Path, double_source: bytes, version: str) -> None:
     note = (f"TEST DOUBLE of Ollama {version} (tools/doubles/ollama_double.py in teamllm.stack).\n"
             "Not Ollama: it serves deterministic text over Ollama's HTTP API.\n").encode()
-    with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
+    with open(out, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
         tar.addfile(_tar_info("bin", 0, 0o755, tarfile.DIRTYPE))
         tar.addfile(_tar_info("bin/ollama", len(double_source), 0o755), io.BytesIO(double_source))
