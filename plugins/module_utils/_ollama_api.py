@@ -185,11 +185,19 @@ def desired_state(base, system=None, template=None, parameters=None):
 
 
 def differences(present, desired):
-    """Names of the fields that differ (all of them when the model is absent)."""
+    """Names of the fields that differ (all of them when the model is absent).
+
+    Parameters differ when one the inputs name has another value on the server; parameters
+    the server holds beyond them (Ollama adds defaults, such as the stop words of a chat
+    template it detects in a GGUF) do not count."""
     if present is None:
         return ["model"]
-    return [key for key in ("model_digest", "system", "template", "parameters")
+    diff = [key for key in ("model_digest", "system", "template")
             if present.get(key) != desired.get(key)]
+    have = present.get("parameters") or {}
+    if any(have.get(k) != v for k, v in (desired.get("parameters") or {}).items()):
+        diff.append("parameters")
+    return diff
 
 
 def create_payload(name, source=None, files=None, system=None, template=None, parameters=None,

@@ -64,7 +64,7 @@ TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,79}$")
 # Parameters a Modelfile / the create API accepts (api.Options and runner options).
 PARAMS = {
     "num_keep": int, "seed": int, "num_predict": int, "top_k": int, "top_p": float,
-    "min_p": float, "typical_p": float, "repeat_last_n": int, "temperature": float,
+    "min_p": float, "repeat_last_n": int, "temperature": float,
     "repeat_penalty": float, "presence_penalty": float, "frequency_penalty": float,
     "stop": str, "num_ctx": int, "num_batch": int, "num_gpu": int, "main_gpu": int,
     "use_mmap": bool, "num_thread": int, "mirostat": int, "mirostat_tau": float,
@@ -432,6 +432,9 @@ def check_params(params) -> dict:
     out = {}
     for key, value in params.items():
         kind = PARAMS.get(key)
+        if key == "typical_p":
+            raise ApiError(400, "typical_p is deprecated and cannot be set as a model parameter; "
+                                "pass it as a request option instead")
         if kind is None:
             raise ApiError(400, f"unknown parameter '{key}'")
         values = value if isinstance(value, list) else [value]
@@ -737,7 +740,7 @@ class Handler(BaseHTTPRequestHandler):
         if req.get("quantize"):
             raise ApiError(400, "quantization is not supported by the test double")
         if req.get("adapters"):
-            raise ApiError(400, "adapters are not supported by the test double")
+            raise ApiError(400, "LoRA adapters are no longer supported")
         params = check_params(req.get("parameters"))
         statuses = []
         with store.lock:

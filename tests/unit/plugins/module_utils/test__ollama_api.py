@@ -130,6 +130,11 @@ def test_desired_state_merges_parameters_and_keeps_the_base():
     assert api.differences(None, want) == ["model"]
     assert api.differences(want, want) == []
     assert api.differences(dict(want, system="x"), want) == ["system"]
+    # parameters the server adds beyond the desired ones do not count; other values do
+    extra = dict(want, parameters={**want["parameters"], "stop": ["<|eot|>"]})
+    assert api.differences(extra, want) == []
+    other = dict(want, parameters={**want["parameters"], "temperature": ["0.3"]})
+    assert api.differences(other, want) == ["parameters"]
 
 
 def test_verify_blobs_refuses_a_tampered_blob(offline):
