@@ -250,3 +250,16 @@ def blob_downloads(manifest, entry_name, entry):
             "sha256": hexd,
         }
     return out
+
+
+def server_ports(placement):
+    """{host: {instance id: port the instance is served on}} for the ollama instances of a
+    placement: every ollama instance of a host is served by that host's one server, on the
+    port of the host's first ollama instance. The gateway's routes use these ports."""
+    ports = {}
+    for host, entry in sorted((placement or {}).items()):
+        instances = [i for i in (entry or {}).get("instances", []) if i.get("engine") == ENGINE]
+        if instances:
+            port = int(instances[0]["port"])
+            ports[host] = {i["id"]: port for i in instances}
+    return ports

@@ -135,3 +135,14 @@ def test_import_name_and_blob_downloads():
     with pytest.raises(eo.OllamaPlanError, match="malformed digest"):
         eo.blob_downloads({"layers": [{"digest": "sha256:../../etc/passwd"}]}, "e",
                           DOWNLOADS["ollama_teamllm_tiny"])
+
+
+def test_server_ports_route_every_ollama_instance_to_the_hosts_one_server():
+    llama = {"name": "qwen2.5-7b", "engine": "llama_cpp", "quantizations": ["Q4_K_M"], "download": "d"}
+    placement = _plan([TINY, QWEN, llama], _gpus(24))
+    by_id = {i["id"]: i for i in placement["instances"]}
+    ports = eo.server_ports({"node1": placement})
+    first = min(i["port"] for i in placement["instances"] if i["engine"] == "ollama")
+    assert ports == {"node1": {"chat-0": first, "teamllm-tiny-0": first}}
+    assert "qwen2-5-7b-0" not in ports["node1"] and len(by_id) == 3
+    assert eo.server_ports({}) == {}
