@@ -6,12 +6,14 @@ gateway host sees them. No Ansible; private to the collection."""
 
 from __future__ import annotations
 
+from ansible_collections.teamllm.stack.plugins.module_utils import _engine_ollama as _ollama
+
 # Engines whose role this release deploys from the placement.
 DEPLOYED_ENGINES = ("llama_cpp", "ollama", "vllm", "localai")
 # Every engine the placement may choose.
 KNOWN_ENGINES = ("llama_cpp", "ollama", "vllm", "localai")
 # Keys of an llm_models item that the engines read and the placement does not.
-ENGINE_KEYS = ("download",)
+ENGINE_KEYS = ("download", "ollama")
 LOOPBACK = "127.0.0.1"
 
 
@@ -142,14 +144,18 @@ def gateway_routes(placement, gateway_host, bind_addresses=None):
     default). Instances on other hosts are reached on their bind address when it is a specific
     (private) address, else on the placement's address of their host; engines there must not
     listen on loopback only. ``bind_addresses`` maps hosts to their engines' bind address
-    (default 127.0.0.1): one address, or {engine: address, "default": address}. Raises
+    (default 127.0.0.1): one address, or {engine: address, "default": address}. Every ollama
+    instance of a host is routed to the port of that host's first one (its one server). Raises
     :class:`EngineInstancesError` for a route to another host whose engines listen on loopback
     only."""
     binds = bind_addresses or {}
     routes, problems = {}, []
+    # one Ollama server per host serves all its ollama instances, on the first one's port
+    ollama_ports = _ollama.server_ports(placement)
     for host, entry in sorted((placement or {}).items()):
         for inst in entry.get("instances", []):
             engine = inst.get("engine", "llama_cpp")
+            port = ollama_ports.get(host, {}).get(inst.get("id"), inst["port"])
             bind = _bind_of(binds, host, engine)
             wildcard = bind in ("0.0.0.0", "::")  # noqa: S104
             if host == gateway_host:
@@ -166,7 +172,7 @@ def gateway_routes(placement, gateway_host, bind_addresses=None):
                 address = (entry.get("address") or host) if wildcard else bind
             if ":" in address and not address.startswith("["):
                 address = f"[{address}]"
-            routes.setdefault(inst["name"], []).append(f"{address}:{inst['port']}")
+            routes.setdefault(inst["name"], []).append(f"{address}:{port}")
     if problems:
         raise EngineInstancesError(problems)
     return {name: sorted(targets) for name, targets in sorted(routes.items())}

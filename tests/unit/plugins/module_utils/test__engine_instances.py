@@ -157,3 +157,22 @@ def test_cache_types_other_than_f16_are_passed():
     (inst,) = ei.llama_cpp_instances(placement, [{"name": "m", "download": "x"}], {"x": {}})
     assert inst["flash_attention"] == "off"
     assert inst["extra_env"] == {"CUDA_VISIBLE_DEVICES": "1", "LLAMA_ARG_CACHE_TYPE_K": "q8_0"}
+
+
+def test_gateway_routes_send_every_ollama_model_of_a_host_to_its_one_server():
+    placement = {
+        "n1": {"address": "n1", "instances": [
+            {"id": "a-0", "name": "a", "port": 8100, "engine": "llama_cpp"},
+            {"id": "b-0", "name": "b", "port": 8101, "engine": "ollama"},
+            {"id": "c-0", "name": "c", "port": 8102, "engine": "ollama"},
+        ]},
+        "n2": {"address": "n2", "instances": [{"id": "c-1", "name": "c", "port": 8100, "engine": "ollama"}]},
+    }
+    assert ei.gateway_routes(placement, "n1", {"n2": "10.0.0.12"}) == {
+        "a": ["127.0.0.1:8100"], "b": ["127.0.0.1:8101"],
+        "c": ["10.0.0.12:8100", "127.0.0.1:8101"]}
+
+
+def test_placement_models_drop_engine_only_keys():
+    models = [{"name": "m", "engine": "ollama", "download": "x", "ollama": {"pull": "m:1b"}}, "plain"]
+    assert ei.placement_models(models) == [{"name": "m", "engine": "ollama"}, "plain"]
