@@ -9,20 +9,20 @@ DOCUMENTATION = r"""
 name: ollama_instances
 short_description: One host's placement as the ollama role's instances
 description:
-  - Takes C(placement[host]) of M(teamllm.stack.model_placement) (published by
+  - "Takes C(placement[host]) of M(teamllm.stack.model_placement) (published by
     C(playbooks/placement.yml) as C(teamllm_placement)) and returns the C(ollama_instances)
-    entries of its ollama instances, one per served name - name, id, port, context, parallel,
+    entries of its ollama instances, one per served name: name, id, port, context, parallel,
     cuda_visible_devices, flash_attention, kv_cache_type, sched_spread, and the weights source
     (C(pull), C(import), C(system), C(template), C(parameters)) from the C(ollama) key of the
-    model's C(llm_models) item.
+    model's C(llm_models) item."
   - Fails naming each placed model whose C(llm_models) item has no C(ollama) source for its
     quantization.
-  - The same plugin file provides C(ollama_server) (instances -> the one server's settings:
+  - "The same plugin file provides C(ollama_server) (instances to the one server's settings:
     port of the first instance, largest context and parallel count, union of the GPUs, ...),
-    C(ollama_model_plan) (instances, C(llm_downloads), source, custom models -> the models to
-    make present, bases first), C(ollama_stale_models) (names on the server, plan -> names to
-    remove) and C(ollama_blob_downloads) (manifest, entry name, entry -> C(llm_downloads)
-    entries of its blobs, each checked against its digest).
+    C(ollama_model_plan) (instances, C(llm_downloads), source, custom models to the models to
+    make present, bases first), C(ollama_stale_models) (names on the server and the plan to the
+    names to remove) and C(ollama_blob_downloads) (manifest, entry name, entry to the
+    C(llm_downloads) entries of its blobs, each checked against its digest)."
 options:
   _input:
     description: One host's placement, C({address, instances, devices}).

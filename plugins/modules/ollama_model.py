@@ -45,8 +45,8 @@ options:
     type: str
   parameters:
     description:
-      - Modelfile C(PARAMETER)s, e.g. C({num_ctx: 4096, temperature: 0.7, stop: ["</s>"]}); a
-        list value repeats the parameter. They update the base model's parameters.
+      - "Modelfile C(PARAMETER)s, e.g. C({num_ctx: 4096, temperature: 0.7, stop: [\"</s>\"]}); a
+        list value repeats the parameter. They update the base model's parameters."
     type: dict
   url:
     description: The server's base URL.
