@@ -1,6 +1,6 @@
 // Benchmark backends (njs): a fixed tiny answer, one after 50 ms, and a stream whose first
 // event leaves at once and the rest 20 ms later.
-const TINY = '{"id":"b","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"ok"}}]}';
+const TINY = '{"id":"b","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"ok"}}],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}';
 
 function slow(r) {
     setTimeout(function () {
@@ -15,7 +15,7 @@ function stream(r) {
     r.sendHeader();
     r.send('data: {"choices":[{"delta":{"content":"first"}}]}\n\n');
     setTimeout(function () {
-        r.send('data: {"choices":[{"delta":{"content":"second"}}]}\n\ndata: [DONE]\n\n');
+        r.send('data: {"choices":[{"delta":{"content":"second"}}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}\n\ndata: [DONE]\n\n');
         r.finish();
     }, 20);
 }
