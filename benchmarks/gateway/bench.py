@@ -3,15 +3,16 @@
 
 Runs on this machine, loopback only, with Debian's nginx + njs and `wrk`
 (`apt-get install nginx libnginx-mod-http-js wrk`) and the collection's venv (for ansible,
-which renders the gateway role's own templates). Three nginx instances are started in a
+which renders the gateway role's own templates). Four nginx instances are started in a
 temporary directory and stopped at the end:
 
   backends  127.0.0.1:18001 fixed tiny answer, :18002 answer after 50 ms (njs setTimeout),
             :18003 a stream (first event at once, the rest 20 ms later)
-  bare      127.0.0.1:18080 plain reverse proxy (no TLS, no key, routing by path)
+  bare      127.0.0.1:18080 plain reverse proxy (no TLS, no key, routing by path); the same
+            with the gateway's TLS settings on :18480 (for reference: TLS's share of the cost)
   gateway   127.0.0.1:18443 the role's nginx.conf/teamllm.js/clients.map: TLS 1.2/1.3,
             Bearer key hashed by njs, rate limit zones, routing by the body's `model`, JSON
-            access log
+            access log; the same with gateway_log_tokens false on :18444
 
   (a) tiny answer: gateway vs bare proxy requests/s (target >= 0.75x)
   (b) 50 ms backend: gateway vs direct requests/s (target >= 0.95x) and median latency
@@ -152,6 +153,8 @@ def report(res, args, path: Path):
         f"{ratio_a:.2f}x | >= {TARGETS['a']}x | {verdict(ratio_a >= TARGETS['a'])} |",
         f"| (a) same, `gateway_log_tokens: false` | {a['gateway_notokens']['rps']:.0f} | bare proxy {a['bare']['rps']:.0f} | "
         f"{ratio_a2:.2f}x | >= {TARGETS['a']}x | {verdict(ratio_a2 >= TARGETS['a'])} |",
+        f"| (a) for reference: bare proxy with the gateway's TLS | {a['bare_tls']['rps']:.0f} | bare proxy {a['bare']['rps']:.0f} | "
+        f"{a['bare_tls']['rps'] / a['bare']['rps']:.2f}x | (no target) | |",
         f"| (b) 50 ms backend, requests/s | {b['gateway']['rps']:.0f} | direct {b['direct']['rps']:.0f} | "
         f"{ratio_b:.3f}x | >= {TARGETS['b']}x | {verdict(ratio_b >= TARGETS['b'])} |",
         f"| (b) 50 ms backend, median latency | {b['gateway']['p50_ms']:.2f} ms | direct {b['direct']['p50_ms']:.2f} ms | "
@@ -205,7 +208,8 @@ def main():
         tiny, slow = {"model": "bench-tiny", "messages": []}, {"model": "bench-slow", "messages": []}
         gw = "https://127.0.0.1:18443/v1/chat/completions"
         res["a"] = side_by_side({"bare": ("http://127.0.0.1:18080/tiny", tiny, None), "gateway": (gw, tiny, key),
-                                 "gateway_notokens": (gw.replace("18443", "18444"), tiny, key)},
+                                 "gateway_notokens": (gw.replace("18443", "18444"), tiny, key),
+                                 "bare_tls": ("https://127.0.0.1:18480/tiny", tiny, None)},
                                 args.rounds, args.duration, args.connections_a)
         res["b"] = side_by_side({"direct": ("http://127.0.0.1:18002/", slow, None), "gateway": (gw, slow, key)},
                                 args.rounds, args.duration, args.connections_b)
