@@ -69,6 +69,16 @@ def test_vllm_model_without_download_fails_by_name(tmp_path):
     assert _untouched(out), out[-3000:]
 
 
+def test_ollama_model_without_an_offline_copy_fails_by_name(tmp_path):
+    models = [{"name": "llama-3.1-8b", "engine": "ollama", "quantizations": ["Q4_K_M"],
+               "ollama": {"pull": "llama3.1:8b"}}]
+    rc, out = run_placement(tmp_path, {"llm_models": models, "llm_artifact_source": "controller"},
+                            {"node1": {"llm_gpus_declared": GPU_24GB}})
+    assert rc != 0
+    assert "ollama model llama-3.1-8b has no offline copy" in out, out[-3000:]
+    assert _untouched(out), out[-3000:]
+
+
 def test_llama_cpp_model_without_download_fails(tmp_path):
     models = [{"name": "llama-3.1-8b", "engine": "llama_cpp", "quantizations": ["Q4_K_M"]}]
     rc, out = run_placement(tmp_path, {"llm_models": models},
