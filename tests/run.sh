@@ -35,7 +35,7 @@ lint() {
 }
 
 unit() {
-  pytest -q -p no:cacheprovider tests/unit
+  pytest -q -p no:cacheprovider tests/unit tests/gateway
 }
 
 integration() {

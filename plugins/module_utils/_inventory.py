@@ -55,9 +55,12 @@ def validate_clients(clients: object, variable: str = "llm_api_clients") -> list
             errors.append(f"{label}: the name {name!r} is used twice")
         else:
             seen_names.add(name)
-        unknown = sorted(set(client) - {"name", "key", "rate_limit", "models"})
+        unknown = sorted(set(client) - {"name", "key", "rate_limit", "burst", "models"})
         if unknown:
-            errors.append(f"{label}: unknown keys {', '.join(unknown)} (known: name, key, rate_limit, models)")
+            errors.append(f"{label}: unknown keys {', '.join(unknown)} (known: name, key, rate_limit, burst, models)")
+        burst = client.get("burst")
+        if burst is not None and (isinstance(burst, bool) or not isinstance(burst, int) or burst < 0):
+            errors.append(f"{label}: burst must be a whole number of 0 or more (requests let through at once)")
         problem = api_key_problem(client.get("key"))
         if problem:
             errors.append(f"{label}: {problem}; {fix}")

@@ -57,6 +57,14 @@ def test_clients_other_problems():
     assert validate_clients([]) and validate_clients("nope")
 
 
+def test_clients_burst_is_a_whole_number():
+    assert validate_clients([{"name": "alice", "key": GOOD, "rate_limit": "5r/s", "burst": 10}]) == []
+    for bad in (-1, "10", 2.5, True):
+        errors = validate_clients([{"name": "alice", "key": GOOD, "burst": bad}])
+        assert errors == ["llm_api_clients[0] (alice): burst must be a whole number of 0 or more "
+                          "(requests let through at once)"], bad
+
+
 @pytest.mark.parametrize(
     ("var", "value", "expected"),
     [
