@@ -13,7 +13,7 @@ description:
     entries of its localai instances - name (the placement's id), model (the C(download) of the
     model's C(llm_models) item for the chosen quantization), alias (the served name), port,
     context (context x parallel), parallel, gpu_layers, gpus (UUIDs, else indexes, for Docker's
-    device requests), flash_attention and extra (tensor split, KV cache types: further keys
+    device requests), flash_attention and extra (tensor split, KV cache types - further keys
     of LocalAI's model YAML).
   - Fails naming each model that has no C(download) for its quantization, or one that is not
     an entry of C(llm_downloads).

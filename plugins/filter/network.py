@@ -9,7 +9,7 @@ name: firewall_allow
 short_description: Sources admitted to engine ports, split for nftables
 description:
   - Turns a list of IP addresses or networks (the gateway hosts) into
-    C({ipv4: [...], ipv6: [...]}) in nft syntax, sorted and de-duplicated.
+    C({ipv4=[...], ipv6=[...]}) in nft syntax, sorted and de-duplicated.
   - Fails naming the host, the variable and each entry that is not an address, and when the
     list is empty (the gateway would be shut out).
   - The same plugin file provides C(is_loopback) (true for 127.0.0.0/8, ::1, localhost) and

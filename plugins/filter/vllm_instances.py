@@ -11,7 +11,7 @@ description:
   - Takes C(placement[host]) of M(teamllm.stack.model_placement) (published by
     C(playbooks/placement.yml) as C(teamllm_placement)) and returns the C(vllm_instances)
     entries of its vllm instances - name (the placement's id), model (the C(download) of the
-    model's C(llm_models) item: a tarball of its Hugging Face snapshot), served_name, port,
+    model's C(llm_models) item - a tarball of its Hugging Face snapshot), served_name, port,
     device, gpus, tensor_parallel_size, gpu_memory_utilization, max_model_len, max_num_seqs.
   - Fails naming each model that has no C(download) for its quantization, or one that is not
     an entry of C(llm_downloads).
@@ -19,7 +19,7 @@ description:
     and GPU sets that clash, or bad values), C(vllm_args) (instance, bind address, model
     directory -> the server's arguments), C(vllm_cuda_devices) (instance ->
     C(CUDA_VISIBLE_DEVICES)), C(vllm_docker_args) (instance, model directory, its path in the container, names of
-    environment variables -> the C(docker run) options: C(--gpus device=N) per GPU, the model
+    environment variables -> the C(docker run) options - C(--gpus device=N) per GPU, the model
     mounted read-only, C(--env NAME))
     and C(vllm_version_refused) (version, minimum, refused list -> a reason or "").
 options:
