@@ -18,6 +18,7 @@ so the same directory serves `llm_artifact_source: controller` and, behind any w
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import importlib.util
 import io
@@ -109,8 +110,22 @@ class Mirror:
         return digest
 
     def write_sums(self) -> None:
-        text = "".join(f"{d}  {n}\n" for n, d in sorted(self.sums.items()))
-        self.sums_file.write_text(text)
+        """Merge this build's entries into SHA256SUMS under a lock, so that builds running at
+        the same time (several steps, several shells) never drop each other's entries."""
+        with open(self.root / ".sums.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            merged = {}
+            if self.sums_file.exists():
+                for line in self.sums_file.read_text().splitlines():
+                    digest, _, name = line.partition("  ")
+                    if name:
+                        merged[name] = digest
+            merged.update(self.sums)
+            self.sums = merged
+            text = "".join(f"{d}  {n}\n" for n, d in sorted(merged.items()))
+            tmp = self.sums_file.with_name(self.sums_file.name + ".tmp")
+            tmp.write_text(text)
+            os.replace(tmp, self.sums_file)
 
 
 def fetch_sdist(entry: dict, cache: Path) -> Path:
