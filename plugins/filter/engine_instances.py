@@ -21,7 +21,8 @@ description:
     without the engine-only key C(download)), C(undeployed_instances) (placement -> messages
     for instances of engines this release does not deploy) and C(gateway_routes) (placement,
     gateway host, bind addresses -> the routes that gateway uses) and C(engine_binds) (hosts,
-    hostvars -> each host's engine bind addresses, for C(gateway_routes)).
+    hostvars -> each host's engine bind addresses, for C(gateway_routes)) and C(backend_keys)
+    (llm_nodes hosts, hostvars -> served name to the API key its vLLM or LocalAI backend requires).
 options:
   _input:
     description: One host's placement, C({address, instances, devices}).
@@ -96,6 +97,21 @@ def engine_binds(hosts, hostvars):
     return result
 
 
+def backend_keys(hosts, hostvars):
+    """{served name: API key} for the engines that require one (vLLM with vllm_api_key,
+    LocalAI with localai_api_key), read from each llm_nodes host's placement and inventory, so
+    the gateway can present the backend's own key (never the client's)."""
+    placements, keys = {}, {}
+    for host in hosts or []:
+        hv = hostvars[host] if host in hostvars else {}
+        placements[host] = hv.get("teamllm_placement") or {}
+        keys[host] = {engine: hv.get(f"{engine}_api_key") for engine in _ei.KEYED_ENGINES}
+    try:
+        return _ei.backend_keys(placements, keys)
+    except _ei.EngineInstancesError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -104,4 +120,5 @@ class FilterModule:
             "undeployed_instances": undeployed_instances,
             "gateway_routes": gateway_routes,
             "engine_binds": engine_binds,
+            "backend_keys": backend_keys,
         }

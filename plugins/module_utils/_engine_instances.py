@@ -10,6 +10,8 @@ from ansible_collections.teamllm.stack.plugins.module_utils import _engine_ollam
 
 # Engines whose role this release deploys from the placement.
 DEPLOYED_ENGINES = ("llama_cpp", "ollama", "vllm", "localai")
+# Engines that can require an API key of their own (<engine>_api_key on the node).
+KEYED_ENGINES = ("vllm", "localai")
 # Every engine the placement may choose.
 KNOWN_ENGINES = ("llama_cpp", "ollama", "vllm", "localai")
 # Keys of an llm_models item that the engines read and the placement does not.
@@ -176,3 +178,29 @@ def gateway_routes(placement, gateway_host, bind_addresses=None):
     if problems:
         raise EngineInstancesError(problems)
     return {name: sorted(targets) for name, targets in sorted(routes.items())}
+
+
+def backend_keys(placements, keys):
+    """{served name: key} for instances whose engine requires a key of its own.
+
+    ``placements`` maps hosts to ``placement[host]``; ``keys`` maps hosts to {engine: key or
+    None}. A served name whose replicas require different keys cannot be load-balanced by one
+    gateway location and raises :class:`EngineInstancesError`."""
+    result, problems = {}, []
+    for host, entry in sorted((placements or {}).items()):
+        for inst in (entry or {}).get("instances", []):
+            engine = inst.get("engine")
+            if engine not in KEYED_ENGINES:
+                continue
+            key = ((keys or {}).get(host) or {}).get(engine) or ""
+            name = inst["name"]
+            if name in result and result[name] != key:
+                problems.append(
+                    f"the replicas of {name} require different API keys ({engine}_api_key on "
+                    f"{host} differs); give every {engine} node serving it the same key"
+                )
+                continue
+            result[name] = key
+    if problems:
+        raise EngineInstancesError(sorted(set(problems)))
+    return {name: key for name, key in sorted(result.items()) if key}

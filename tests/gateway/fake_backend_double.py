@@ -4,7 +4,8 @@
 Not an engine: it answers as the request's ``fault`` field asks, so the gateway's behaviour
 with a busy, slow, dying or absent backend can be proven (molecule/gateway). Standard library
 only. Every request's body is appended to the log file, so a test can prove a request never
-reached it.
+reached it, and the Authorization header it came with to LOG.auth ("-" for none), so a test
+can prove the gateway presents the backend's own key and never a client's.
 
   fault absent  a chat completion whose content names this replica (its port)
   "busy"        503 with Retry-After (queue full)
@@ -61,6 +62,9 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length)
         with open(self.server.log, "ab") as log:
             log.write(raw + b"\n")
+        # the Authorization header the gateway presented (its backend key, or none), one per line
+        with open(self.server.log + ".auth", "a") as auth:
+            auth.write((self.headers.get("Authorization") or "-") + "\n")
         try:
             body = json.loads(raw)
         except ValueError:

@@ -176,3 +176,22 @@ def test_gateway_routes_send_every_ollama_model_of_a_host_to_its_one_server():
 def test_placement_models_drop_engine_only_keys():
     models = [{"name": "m", "engine": "ollama", "download": "x", "ollama": {"pull": "m:1b"}}, "plain"]
     assert ei.placement_models(models) == [{"name": "m", "engine": "ollama"}, "plain"]
+
+
+def test_backend_keys_for_engines_that_require_one():
+    placements = {
+        "n1": {"instances": [{"name": "a", "engine": "vllm"}, {"name": "b", "engine": "llama_cpp"},
+                             {"name": "c", "engine": "localai"}]},
+        "n2": {"instances": [{"name": "a", "engine": "vllm"}, {"name": "d", "engine": "localai"}]},
+    }
+    keys = {"n1": {"vllm": "K1", "localai": "L1"}, "n2": {"vllm": "K1", "localai": None}}
+    assert ei.backend_keys(placements, keys) == {"a": "K1", "c": "L1"}
+    assert ei.backend_keys({}, {}) == {}
+
+
+def test_backend_keys_of_replicas_must_agree():
+    placements = {"n1": {"instances": [{"name": "a", "engine": "vllm"}]},
+                  "n2": {"instances": [{"name": "a", "engine": "vllm"}]}}
+    with pytest.raises(ei.EngineInstancesError, match="the replicas of a require different API keys "
+                                                      "\\(vllm_api_key on n2 differs\\)"):
+        ei.backend_keys(placements, {"n1": {"vllm": "K1"}, "n2": {"vllm": "K2"}})
