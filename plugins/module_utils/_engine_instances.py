@@ -7,6 +7,11 @@ gateway host sees them. No Ansible; private to the collection."""
 from __future__ import annotations
 
 from ansible_collections.teamllm.stack.plugins.module_utils import _engine_ollama as _ollama
+from ansible_collections.teamllm.stack.plugins.module_utils._engine_common import (  # noqa: F401 (download_for: public here too)
+    download_for,
+    model_items,
+    weights_download,
+)
 
 # Engines whose role this release deploys from the placement.
 DEPLOYED_ENGINES = ("llama_cpp", "ollama", "vllm", "localai")
@@ -47,26 +52,6 @@ def undeployed(placement, deployed=DEPLOYED_ENGINES):
     ]
 
 
-def _model_items(models):
-    items = {}
-    for item in models or []:
-        if isinstance(item, str):
-            item = {"name": item}
-        if isinstance(item, dict) and item.get("name"):
-            items[str(item.get("alias") or item["name"])] = item
-    return items
-
-
-def download_for(item, quantization):
-    """The llm_downloads entry holding ``item``'s weights in ``quantization``, or None.
-
-    ``download`` is one entry name (any quantization) or a dict {quantization: entry}."""
-    download = item.get("download")
-    if isinstance(download, dict):
-        return download.get(quantization)
-    return download or None
-
-
 def _cache_env(settings):
     env = {}
     for key, var in (("cache_type_k", "LLAMA_ARG_CACHE_TYPE_K"),
@@ -84,26 +69,14 @@ def llama_cpp_instances(host_placement, models, downloads, host="this host"):
     ``llm_models`` (to find each model's ``download``); ``downloads`` is ``llm_downloads``.
     Raises :class:`EngineInstancesError` naming every instance whose weights have no manifest
     entry."""
-    items = _model_items(models)
-    downloads = downloads or {}
+    items = model_items(models)
     result, problems = [], []
     for inst in (host_placement or {}).get("instances", []):
         if inst.get("engine") != "llama_cpp":
             continue
-        item = items.get(inst["name"], {})
-        quant = inst.get("quantization")
-        download = download_for(item, quant)
-        if not download:
-            problems.append(
-                f"{host}: model {inst['name']} is placed as llama_cpp {quant}, but its llm_models "
-                f"item has no download for {quant}: add download: <llm_downloads entry> "
-                f"(or download: {{{quant}: <entry>}})"
-            )
-            continue
-        if download not in downloads:
-            problems.append(
-                f"{host}: model {inst['name']}: download {download!r} is not an entry of llm_downloads"
-            )
+        download, problem = weights_download(inst, items, downloads, host, "llama_cpp")
+        if problem:
+            problems.append(problem)
             continue
         settings = inst.get("settings") or {}
         env = {}

@@ -11,24 +11,15 @@ llama.cpp."""
 
 from __future__ import annotations
 
-from ansible_collections.teamllm.stack.plugins.module_utils._engine_instances import (
-    EngineInstancesError,
-    download_for,
+from ansible_collections.teamllm.stack.plugins.module_utils._engine_common import (
+    model_items,
+    weights_download,
 )
+from ansible_collections.teamllm.stack.plugins.module_utils._engine_instances import EngineInstancesError
 
 ENGINE = "localai"
 BACKEND = "llama-cpp"  # LocalAI's llama.cpp backend, the one that serves GGUF files
 WEIGHTS_DIR = "weights"  # where the GGUF files appear inside the models path (read-only mount)
-
-
-def _model_items(models):
-    items = {}
-    for item in models or []:
-        if isinstance(item, str):
-            item = {"name": item}
-        if isinstance(item, dict) and item.get("name"):
-            items[str(item.get("alias") or item["name"])] = item
-    return items
 
 
 def localai_instances(host_placement, models, downloads, host="this host"):
@@ -38,26 +29,14 @@ def localai_instances(host_placement, models, downloads, host="this host"):
     ``llm_models`` (each item's ``download`` names the GGUF file's manifest entry, one name or
     {quantization: name}); ``downloads`` is ``llm_downloads``. Raises
     :class:`EngineInstancesError` naming every instance whose weights have no manifest entry."""
-    items = _model_items(models)
-    downloads = downloads or {}
+    items = model_items(models)
     result, problems = [], []
     for inst in (host_placement or {}).get("instances", []):
         if inst.get("engine") != ENGINE:
             continue
-        item = items.get(inst["name"], {})
-        quant = inst.get("quantization")
-        download = download_for(item, quant)
-        if not download:
-            problems.append(
-                f"{host}: model {inst['name']} is placed as localai {quant}, but its llm_models "
-                f"item has no download for {quant}: add download: <llm_downloads entry> "
-                f"(or download: {{{quant}: <entry>}})"
-            )
-            continue
-        if download not in downloads:
-            problems.append(
-                f"{host}: model {inst['name']}: download {download!r} is not an entry of llm_downloads"
-            )
+        download, problem = weights_download(inst, items, downloads, host, "localai")
+        if problem:
+            problems.append(problem)
             continue
         settings = inst.get("settings") or {}
         parallel = int(settings.get("parallel", inst.get("parallel", 1)))

@@ -24,6 +24,8 @@ and ``parameters``; or a dict of such values per quantization (``{Q8_0: ..., Q4_
 
 from __future__ import annotations
 
+from ansible_collections.teamllm.stack.plugins.module_utils._engine_common import model_items
+
 ENGINE = "ollama"
 # Keys of an llm_models item that only this engine reads (the placement must not see them).
 ENGINE_KEYS = ("ollama",)
@@ -48,16 +50,6 @@ def canonical(name):
     return text if ":" in text.rsplit("/", 1)[-1] else text + ":latest"
 
 
-def _items(models):
-    items = {}
-    for item in models or []:
-        if isinstance(item, str):
-            item = {"name": item}
-        if isinstance(item, dict) and item.get("name"):
-            items[str(item.get("alias") or item["name"])] = item
-    return items
-
-
 def source_spec(item, quantization):
     """The weights spec ({pull, import, system, template, parameters}) of an llm_models item
     for ``quantization``, or None."""
@@ -74,7 +66,7 @@ def source_spec(item, quantization):
 def ollama_instances(host_placement, models, host="this host"):
     """The role's instances for the ollama instances of one host's placement, in placement
     order; one per served name (replicas on one host share the one server)."""
-    items = _items(models)
+    items = model_items(models)
     result, problems, seen = [], [], {}
     for inst in (host_placement or {}).get("instances", []):
         if inst.get("engine") != ENGINE:

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.teamllm.stack.plugins.module_utils._engine_common import (
+    model_items,
+    weights_download,
+)
+
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 # Keys the role reads from an instance (vllm_instances entries).
 INSTANCE_KEYS = (
@@ -25,23 +30,6 @@ class VllmInstancesError(ValueError):
         super().__init__("\n".join(self.problems))
 
 
-def _model_items(models):
-    items = {}
-    for item in models or []:
-        if isinstance(item, str):
-            item = {"name": item}
-        if isinstance(item, dict) and item.get("name"):
-            items[str(item.get("alias") or item["name"])] = item
-    return items
-
-
-def _download_for(item, quantization):
-    download = item.get("download")
-    if isinstance(download, dict):
-        return download.get(quantization)
-    return download or None
-
-
 def vllm_instances(host_placement, models, downloads, host="this host"):
     """``vllm_instances`` entries for the vllm instances of one host's placement.
 
@@ -50,23 +38,16 @@ def vllm_instances(host_placement, models, downloads, host="this host"):
     Hugging Face snapshot, one name or {quantization: name}); ``downloads`` is
     ``llm_downloads``. Raises :class:`VllmInstancesError` naming every instance whose weights
     have no manifest entry."""
-    items = _model_items(models)
-    downloads = downloads or {}
+    items = model_items(models)
     result, problems = [], []
     for inst in (host_placement or {}).get("instances", []):
         if inst.get("engine") != "vllm":
             continue
-        quant = inst.get("quantization")
-        download = _download_for(items.get(inst["name"], {}), quant)
-        if not download:
-            problems.append(
-                f"{host}: model {inst['name']} is placed as vllm {quant}, but its llm_models item "
-                f"has no download for {quant}: add download: <llm_downloads entry of a tarball of "
-                f"its Hugging Face snapshot> (or download: {{{quant}: <entry>}})")
-            continue
-        if download not in downloads:
-            problems.append(
-                f"{host}: model {inst['name']}: download {download!r} is not an entry of llm_downloads")
+        download, problem = weights_download(
+            inst, items, downloads, host, "vllm",
+            what="<llm_downloads entry of a tarball of its Hugging Face snapshot>")
+        if problem:
+            problems.append(problem)
             continue
         settings = inst.get("settings") or {}
         gpus = [int(g) for g in inst.get("gpus") or []]
