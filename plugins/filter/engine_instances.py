@@ -23,23 +23,9 @@ description:
     gateway host, bind addresses -> the routes that gateway uses) and C(engine_binds) (hosts,
     hostvars -> each host's engine bind addresses, for C(gateway_routes)) and C(backend_keys)
     (llm_nodes hosts, hostvars -> served name to the API key its vLLM or LocalAI backend requires).
-options:
-  _input:
-    description: One host's placement, C({address, instances, devices}).
-    type: dict
-    required: true
-  models:
-    description: C(llm_models).
-    type: list
-    elements: dict
-    required: true
-  downloads:
-    description: C(llm_downloads).
-    type: dict
-    required: true
-  host:
-    description: Host name used in messages.
-    type: str
+extends_documentation_fragment:
+  - teamllm.stack.engine_mapping
+  - teamllm.stack.engine_mapping.downloads
 """
 
 EXAMPLES = r"""

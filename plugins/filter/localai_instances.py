@@ -19,23 +19,9 @@ description:
     an entry of C(llm_downloads).
   - The same plugin file provides C(localai_model_definition) (instance, GGUF file name,
     threads -> LocalAI's model YAML as a dict).
-options:
-  _input:
-    description: One host's placement, C({address, instances, devices}).
-    type: dict
-    required: true
-  models:
-    description: C(llm_models).
-    type: list
-    elements: dict
-    required: true
-  downloads:
-    description: C(llm_downloads).
-    type: dict
-    required: true
-  host:
-    description: Host name used in messages.
-    type: str
+extends_documentation_fragment:
+  - teamllm.stack.engine_mapping
+  - teamllm.stack.engine_mapping.downloads
 """
 
 EXAMPLES = r"""

@@ -23,19 +23,8 @@ description:
     make present, bases first), C(ollama_stale_models) (names on the server and the plan to the
     names to remove) and C(ollama_blob_downloads) (manifest, entry name, entry to the
     C(llm_downloads) entries of its blobs, each checked against its digest)."
-options:
-  _input:
-    description: One host's placement, C({address, instances, devices}).
-    type: dict
-    required: true
-  models:
-    description: C(llm_models).
-    type: list
-    elements: dict
-    required: true
-  host:
-    description: Host name used in messages.
-    type: str
+extends_documentation_fragment:
+  - teamllm.stack.engine_mapping
 """
 
 EXAMPLES = r"""

@@ -22,23 +22,9 @@ description:
     environment variables -> the C(docker run) options - C(--gpus device=N) per GPU, the model
     mounted read-only, C(--env NAME))
     and C(vllm_version_refused) (version, minimum, refused list -> a reason or "").
-options:
-  _input:
-    description: One host's placement, C({address, instances, devices}).
-    type: dict
-    required: true
-  models:
-    description: C(llm_models).
-    type: list
-    elements: dict
-    required: true
-  downloads:
-    description: C(llm_downloads).
-    type: dict
-    required: true
-  host:
-    description: Host name used in messages.
-    type: str
+extends_documentation_fragment:
+  - teamllm.stack.engine_mapping
+  - teamllm.stack.engine_mapping.downloads
 """
 
 EXAMPLES = r"""
