@@ -4,26 +4,12 @@ fed with real placements from _placement.plan."""
 from __future__ import annotations
 
 import pytest
+from placement_fixtures import gpus as _gpus
+from placement_fixtures import plan as _plan
 
 from ansible_collections.teamllm.stack.plugins.module_utils import _engine_instances as ei
-from ansible_collections.teamllm.stack.plugins.module_utils import _placement
 
-GIB = 1024**3
 DOWNLOADS = {"teamllm_tiny_gguf": {}, "llama_8b_q4": {}, "llama_8b_q8": {}}
-
-
-def _gpus(*sizes_gib):
-    return {"gpus": [{"index": i, "name": f"GPU{i}", "uuid": f"GPU-{i}",
-                      "memory_total": int(s * GIB)} for i, s in enumerate(sizes_gib)]}
-
-
-def _plan(models, hosts):
-    inputs = {
-        name: {"gpus": spec.get("gpus", {"gpus": []}), "cpu_inference": spec.get("cpu", False),
-               "ram_bytes": int(spec.get("ram", 0) * GIB), "address": spec.get("address", name)}
-        for name, spec in hosts.items()
-    }
-    return _placement.plan(ei.placement_models(models), inputs)
 
 
 TINY = {"name": "teamllm-tiny", "engine": "llama_cpp", "quantizations": ["Q8_0"],

@@ -4,20 +4,15 @@ placements from _placement.plan."""
 from __future__ import annotations
 
 import pytest
+from placement_fixtures import gpus as _gpus
 
 from ansible_collections.teamllm.stack.plugins.module_utils import _engine_ollama as eo
 from ansible_collections.teamllm.stack.plugins.module_utils import _placement
 
-GIB = 1024**3
 DOWNLOADS = {
     "ollama_teamllm_tiny": {"version": "1", "blobs": "ollama/models/blobs",
                             "path": "ollama/models/manifests/registry.ollama.ai/library/teamllm-tiny/q8_0"},
 }
-
-
-def _gpus(*sizes_gib):
-    return {"gpus": [{"index": i, "name": f"GPU{i}", "uuid": f"GPU-{i}",
-                      "memory_total": int(s * GIB)} for i, s in enumerate(sizes_gib)]}
 
 
 def _plan(models, gpus):

@@ -4,18 +4,13 @@ with real placements from _placement.plan, the clash checks and the server's arg
 from __future__ import annotations
 
 import pytest
+from placement_fixtures import gpus as _gpus
 
 from ansible_collections.teamllm.stack.plugins.module_utils import _engine_instances as ei
 from ansible_collections.teamllm.stack.plugins.module_utils import _engine_vllm as ev
 from ansible_collections.teamllm.stack.plugins.module_utils import _placement
 
-GIB = 1024**3
 DOWNLOADS = {"llama_8b_hf": {}, "llama_8b_fp8_hf": {}, "teamllm_tiny_hf": {}}
-
-
-def _gpus(*sizes_gib):
-    return {"gpus": [{"index": i, "name": f"GPU{i}", "uuid": f"GPU-{i}",
-                      "memory_total": int(s * GIB)} for i, s in enumerate(sizes_gib)]}
 
 
 def _plan(models, hosts):
