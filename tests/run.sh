@@ -15,16 +15,23 @@ export ANSIBLE_FORCE_COLOR=false PY_COLORS=0
 # verify and destroy.
 SCENARIOS=${MOLECULE_SCENARIOS:-$(ls -d molecule/*/ 2>/dev/null | xargs -n1 basename | sort | tr '\n' ' ')}
 
-declare -a results=()
+declare -a results=() failed_stages=()
 failed=0
+# Each stage's output is kept; a failed stage's last lines are printed again above the summary,
+# so the end of the run (all that a CI log may keep) still says what failed.
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 stage() {
   local name=$1; shift
-  local start=$SECONDS
+  local start=$SECONDS rc log="$logs/${name// /_}.log"
   echo "=== $name"
-  if "$@"; then
+  "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  if [ "$rc" -eq 0 ]; then
     results+=("PASS  $name ($((SECONDS - start)) s)")
   else
     results+=("FAIL  $name ($((SECONDS - start)) s)")
+    failed_stages+=("$name")
     failed=1
   fi
 }
@@ -35,11 +42,11 @@ lint() {
 }
 
 unit() {
-  pytest -q -p no:cacheprovider tests/unit tests/gateway
+  pytest -q -p no:cacheprovider -rfE --tb=short tests/unit tests/gateway
 }
 
 integration() {
-  pytest -q -p no:cacheprovider tests/integration
+  pytest -q -p no:cacheprovider -rfE --tb=short tests/integration
 }
 
 build() {
@@ -57,7 +64,7 @@ build() {
 }
 
 molecule_all() {
-  bash lab/lab.sh all || return 1
+  stage "mirror artifacts" bash lab/lab.sh all || return 1
   local s rc=0
   for s in "$@"; do
     stage "molecule $s" molecule test -s "$s" || rc=1
@@ -82,6 +89,10 @@ case "$what" in
   *) echo "usage: tests/run.sh all|lint|unit|integration|build|molecule [scenario ...]"; exit 2 ;;
 esac
 
+for name in "${failed_stages[@]}"; do
+  echo "=== the last 60 lines of the failed stage $name"
+  tail -n 60 "$logs/${name// /_}.log"
+done
 echo "=== summary"
 printf '%s\n' "${results[@]}"
 pass=$(printf '%s\n' "${results[@]}" | grep -c '^PASS')
