@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Gateway benchmark: the full gateway vs a bare nginx proxy and vs going direct, side by side.
 
-Runs on this machine, loopback only, with Debian's nginx + njs and `wrk`
-(`apt-get install nginx libnginx-mod-http-js wrk`) and the collection's venv (for ansible,
+Runs on this machine, loopback only, with Debian's nginx, its Lua module (the gateway) and njs
+(the test backends), and `wrk` (`apt-get install nginx libnginx-mod-http-lua lua-cjson
+libnginx-mod-http-js wrk`) and the collection's venv (for ansible,
 which renders the gateway role's own templates). Four nginx instances are started in a
 temporary directory and stopped at the end:
 
@@ -10,8 +11,8 @@ temporary directory and stopped at the end:
             :18003 a stream (first event at once, the rest 20 ms later)
   bare      127.0.0.1:18080 plain reverse proxy (no TLS, no key, routing by path); the same
             with the gateway's TLS settings on :18480 (for reference: TLS's share of the cost)
-  gateway   127.0.0.1:18443 the role's nginx.conf/teamllm.js/clients.map: TLS 1.2/1.3,
-            Bearer key hashed by njs, rate limit zones, routing by the body's `model`, JSON
+  gateway   127.0.0.1:18443 the role's nginx.conf/teamllm_gateway.lua/clients.json: TLS 1.2/1.3,
+            Bearer key hashed by the Lua module, rate limit zones, routing by the body's `model`, JSON
             access log; the same with gateway_log_tokens false on :18444
 
   (a) tiny answer: gateway vs bare proxy requests/s (target >= 0.75x)
@@ -140,7 +141,8 @@ def report(res, args, path: Path):
         f"- date: {res['date']}",
         f"- machine: {res['machine']}",
         f"- load average when the run started: {res['load_before']}; when it ended: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
-        f"- software: {res['nginx']}, njs {res['njs']}, {res['wrk']}",
+        f"- software: {res['nginx']}, its Lua module {res['lua']} (gateway), njs {res['njs']} (test backends), "
+        f"{res['wrk']}",
         f"- method: `benchmarks/gateway/bench.py --duration {args.duration} --rounds {args.rounds}`; wrk with one thread, "
         f"{args.connections_a} connections for (a) and {args.connections_b} for (b), each side {args.rounds} times "
         "alternately, medians compared; (c) one kept-alive connection per side, "
@@ -164,7 +166,7 @@ def report(res, args, path: Path):
         "",
         "Rounds (requests/s): "
         + "; ".join(f"({t}) {name} {res[t][name]['rounds_rps']}" for t in ("a", "b") for name in res[t]) + ".",
-        "The gateway ran as the role renders it (defaults: TLS 1.2/1.3, session cache, Bearer key hashed by njs, "
+        "The gateway ran as the role renders it (defaults: TLS 1.2/1.3, session cache, Bearer key hashed by Lua, "
         "rate-limit zones, routing by the body's `model`, JSON access log with token counts) except loopback "
         "addresses, a self-signed P-256 certificate and limits raised so nothing is refused; "
         "(b) and (c) use the defaults (`gateway_log_tokens: true`).",
@@ -192,7 +194,7 @@ def main():
     args.duration = min(args.duration, 30)
     for tool in ("nginx", "wrk", "openssl"):
         if not shutil.which(tool):
-            sys.exit(f"{tool} not found: apt-get install nginx libnginx-mod-http-js wrk openssl")
+            sys.exit(f"{tool} not found: apt-get install nginx libnginx-mod-http-lua lua-cjson libnginx-mod-http-js wrk openssl")
     key = secrets.token_urlsafe(36)
     load = os.getloadavg()
     res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -200,6 +202,7 @@ def main():
                       f"{_cpu_model()}",
            "load_before": f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
            "nginx": sh(["nginx", "-v"]).stderr.strip().replace("nginx version: ", ""),
+           "lua": _dpkg_version("libnginx-mod-http-lua"),
            "njs": _dpkg_version("libnginx-mod-http-js"),
            "wrk": "wrk " + _dpkg_version("wrk")}
     bench = Path(tempfile.mkdtemp(prefix="teamllm-gateway-bench-"))
