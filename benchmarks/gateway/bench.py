@@ -45,9 +45,24 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-# The gateway as the role's defaults make it, and the same without the token-counting filter.
+# The gateway as the role's defaults make it, the same without the token-counting filter, and
+# without its handler.
 GATEWAYS = {"gateway": {}, "gateway_notokens": {"gateway_log_tokens": False, "bench_https_port": 18444,
-                                                  "bench_http_port": 18082}}
+                                                  "bench_http_port": 18082},
+            # for reference: the same nginx.conf with /v1/chat/completions' Lua handler replaced by a
+            # fixed upstream (TLS, headers, rate limit, JSON log; no key check, no routing)
+            "gateway_static": {"gateway_log_tokens": False, "bench_https_port": 18445, "bench_http_port": 18083}}
+
+
+def without_handler(conf: str) -> str:
+    """The chat endpoint of a rendered nginx.conf with a fixed client and upstream (the tiny
+    backend's) instead of its Lua handler."""
+    upstream = re.search(r"upstream (teamllm_m\d+) \{\n\s*server 127\.0\.0\.1:18001 ", conf).group(1)
+    handler = re.compile(r"(location = /v1/chat/completions \{\n)\s*rewrite_by_lua_block \{\n[^}]*\}\n")
+    assert handler.search(conf), "the chat endpoint's handler was not found"
+    return handler.sub(rf"\1            set $teamllm_client bench;\n            set $teamllm_upstream {upstream};\n", conf)
+
+
 TARGETS = {"a": 0.75, "b": 0.95, "b_latency_ms": 1.0, "c_ms": 1.0}
 
 
@@ -80,6 +95,8 @@ def setup(bench: Path, key: str):
         conf = conf.replace("/run/nginx.pid", f"{bench}/{out}.pid").replace("/var/log/nginx/", f"{bench}/logs/{out}/")
         conf = re.sub(r"(?m)^\s*listen \[::\].*\n", "", conf)
         conf = re.sub(r"(?m)^(\s*listen) (\d+)", r"\1 127.0.0.1:\2", conf)
+        if out == "gateway_static":
+            conf = without_handler(conf)
         (bench / out / "nginx.conf").write_text(conf)
     for conf_file in ["backend.conf", "bare.conf"] + [f"{out}/nginx.conf" for out in GATEWAYS]:
         sh(["nginx", "-t", "-q", "-c", str(bench / conf_file)])
@@ -157,6 +174,9 @@ def report(res, args, path: Path):
         f"{ratio_a2:.2f}x | >= {TARGETS['a']}x | {verdict(ratio_a2 >= TARGETS['a'])} |",
         f"| (a) for reference: bare proxy with the gateway's TLS | {a['bare_tls']['rps']:.0f} | bare proxy {a['bare']['rps']:.0f} | "
         f"{a['bare_tls']['rps'] / a['bare']['rps']:.2f}x | (no target) | |",
+        f"| (a) for reference: the gateway's nginx.conf without its Lua handler (no key check, no routing) | "
+        f"{a['gateway_static']['rps']:.0f} | bare proxy {a['bare']['rps']:.0f} | "
+        f"{a['gateway_static']['rps'] / a['bare']['rps']:.2f}x | (no target) | |",
         f"| (b) 50 ms backend, requests/s | {b['gateway']['rps']:.0f} | direct {b['direct']['rps']:.0f} | "
         f"{ratio_b:.3f}x | >= {TARGETS['b']}x | {verdict(ratio_b >= TARGETS['b'])} |",
         f"| (b) 50 ms backend, median latency | {b['gateway']['p50_ms']:.2f} ms | direct {b['direct']['p50_ms']:.2f} ms | "
@@ -212,7 +232,8 @@ def main():
         gw = "https://127.0.0.1:18443/v1/chat/completions"
         res["a"] = side_by_side({"bare": ("http://127.0.0.1:18080/tiny", tiny, None), "gateway": (gw, tiny, key),
                                  "gateway_notokens": (gw.replace("18443", "18444"), tiny, key),
-                                 "bare_tls": ("https://127.0.0.1:18480/tiny", tiny, None)},
+                                 "bare_tls": ("https://127.0.0.1:18480/tiny", tiny, None),
+                                 "gateway_static": (gw.replace("18443", "18445"), tiny, None)},
                                 args.rounds, args.duration, args.connections_a)
         res["b"] = side_by_side({"direct": ("http://127.0.0.1:18002/", slow, None), "gateway": (gw, slow, key)},
                                 args.rounds, args.duration, args.connections_b)
