@@ -34,6 +34,7 @@ stage() {
     failed_stages+=("$name")
     failed=1
   fi
+  return "$rc"
 }
 
 lint() {
