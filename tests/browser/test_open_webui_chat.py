@@ -75,11 +75,14 @@ def browser():
 
 
 def _wait(driver, timeout, what, condition):
-    from selenium.common.exceptions import TimeoutException
+    """Wait for ``condition``; an element the page re-rendered meanwhile (stale) is looked up
+    again on the next poll."""
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.5).until(condition)
+        return WebDriverWait(driver, timeout, poll_frequency=0.5,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(condition)
     except TimeoutException:
         shot = SHOTS / f"open-webui-failed-{int(time.time())}.png"
         driver.save_screenshot(str(shot))
@@ -137,6 +140,7 @@ def _fetch(driver, method: str, path: str, body: dict | None = None) -> int:
 
 
 def test_admin_logs_in_and_chats(browser):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
@@ -147,12 +151,23 @@ def test_admin_logs_in_and_chats(browser):
     browser.find_element(By.CSS_SELECTOR, "input[type=password]").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
-    chat = _wait(browser, 90, "the chat input after login",
-                 ec.element_to_be_clickable((By.CSS_SELECTOR, "#chat-input")))
+    _wait(browser, 90, "the chat input after login",
+          ec.element_to_be_clickable((By.CSS_SELECTOR, "#chat-input")))
     _dismiss_dialogs(browser)
-    chat.click()
-    chat.send_keys("Say hello in one word.")
-    chat.send_keys(Keys.ENTER)
+    # The page may render the input again after login (models list, dialogs): look it up fresh
+    # and start over when the element went stale under the typing.
+    for attempt in range(3):
+        chat = _wait(browser, 30, "the chat input",
+                     ec.element_to_be_clickable((By.CSS_SELECTOR, "#chat-input")))
+        try:
+            chat.click()
+            chat.send_keys("Say hello in one word.")
+            chat.send_keys(Keys.ENTER)
+            break
+        except StaleElementReferenceException:
+            if attempt == 2:
+                raise
+            time.sleep(1)
 
     def answered(driver):
         boxes = driver.find_elements(By.CSS_SELECTOR, "#response-content-container")
