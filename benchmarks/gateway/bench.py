@@ -57,10 +57,10 @@ GATEWAYS = {"gateway": {}, "gateway_notokens": {"gateway_log_tokens": False, "be
 def without_handler(conf: str) -> str:
     """The chat endpoint of a rendered nginx.conf with a fixed client and upstream (the tiny
     backend's) instead of its Lua handler."""
-    upstream = re.search(r"upstream (teamllm_m\d+) \{\n\s*server 127\.0\.0\.1:18001 ", conf).group(1)
+    backend = re.search(r"upstream teamllm_(m\d+) \{\n\s*server 127\.0\.0\.1:18001 ", conf).group(1)
     handler = re.compile(r"(location = /v1/chat/completions \{\n)\s*rewrite_by_lua_block \{\n[^}]*\}\n")
     assert handler.search(conf), "the chat endpoint's handler was not found"
-    return handler.sub(rf"\1            set $teamllm_client bench;\n            set $teamllm_upstream {upstream};\n", conf)
+    return handler.sub(rf"\1            set $teamllm_client bench;\n            set $teamllm_backend {backend};\n", conf)
 
 
 TARGETS = {"a": 0.75, "b": 0.95, "b_latency_ms": 1.0, "c_ms": 1.0}
