@@ -16,8 +16,9 @@ Every source gives the same shape (see ``empty_facts``)::
       "cuda_driver_version": "13.0",         # None when unknown
       "gpus": [ {index, uuid, name, memory_total, memory_used, memory_free,
                  compute_capability, driver_version, cuda_driver_version,
-                 pcie_gen, pcie_gen_max, pcie_width, power_limit_w, temperature_c,
-                 persistence_mode, mig_mode, ecc_enabled, nvlink_peers, source}, ...],
+                 pcie_gen, pcie_gen_max, pcie_width, power_limit_w, memory_bandwidth_gbps,
+                 temperature_c, persistence_mode, mig_mode, ecc_enabled, nvlink_peers,
+                 source}, ...],
       "reason": None,                       # why the list is empty, when it is
       "warnings": [],                       # fields that could not be read
     }
@@ -51,6 +52,7 @@ GPU_FIELDS = (
     "pcie_gen_max",
     "pcie_width",
     "power_limit_w",
+    "memory_bandwidth_gbps",
     "temperature_c",
     "persistence_mode",
     "mig_mode",
@@ -179,6 +181,16 @@ def from_nvml(nvml, shutdown: bool = True) -> dict:
                 pass
 
 
+def memory_bandwidth_gbps(bus_width_bits, max_memory_clock_mhz) -> float | None:
+    """Peak memory bandwidth in GB/s from NVML's memory bus width (bits) and maximum memory
+    clock (MHz): two transfers per clock, as NVML reports the clock for GDDR6/6X and HBM alike
+    (an H200 reads 6016 bits x 3201 MHz = 4814 GB/s, its spec sheet says 4.8 TB/s; an RTX
+    4090 384 bits x 10501 MHz = 1008 GB/s)."""
+    if not bus_width_bits or not max_memory_clock_mhz:
+        return None
+    return round(int(bus_width_bits) / 8 * int(max_memory_clock_mhz) * 2 / 1000, 1)
+
+
 def _not_supported(exc: Exception) -> bool:
     text = str(exc).lower()
     return "not supported" in text or "not_supported" in text
@@ -239,6 +251,11 @@ def _read_nvml(nvml, warnings: list[str]) -> dict:
         gpu["pcie_width"] = get(f"gpu{index}.pcie_width", nvml.nvmlDeviceGetCurrPcieLinkWidth, handle)
         limit = get(f"gpu{index}.power_limit", nvml.nvmlDeviceGetPowerManagementLimit, handle)
         gpu["power_limit_w"] = round(limit / 1000.0, 2) if limit is not None else None
+        if hasattr(nvml, "nvmlDeviceGetMemoryBusWidth"):  # nvidia-ml-py 11.515 and later
+            bus = get(f"gpu{index}.memory_bus_width", nvml.nvmlDeviceGetMemoryBusWidth, handle)
+            clock = get(f"gpu{index}.max_memory_clock", nvml.nvmlDeviceGetMaxClockInfo, handle,
+                        getattr(nvml, "NVML_CLOCK_MEM", 2))
+            gpu["memory_bandwidth_gbps"] = memory_bandwidth_gbps(bus, clock)
         gpu["temperature_c"] = get(
             f"gpu{index}.temperature",
             nvml.nvmlDeviceGetTemperature,
@@ -407,6 +424,7 @@ _DECLARED_KEYS = {
     "pcie_gen",
     "pcie_width",
     "power_limit_w",
+    "memory_bandwidth_gbps",
 }
 
 
@@ -416,7 +434,8 @@ def from_declared(declared: list[dict] | None) -> dict:
     Each entry: ``name``, memory as ``memory_gb`` (GiB, as cards are sold: a "24 GB" card has
     24 GiB), ``memory_mib`` or ``memory_bytes``, optional ``count`` (default 1),
     ``compute_capability``, ``nvlink`` (true: the entry's GPUs are all NVLinked together),
-    ``pcie_gen``, ``pcie_width``, ``power_limit_w``. An empty list declares a CPU-only host.
+    ``pcie_gen``, ``pcie_width``, ``power_limit_w``, ``memory_bandwidth_gbps`` (GB/s, for the
+    plan report's throughput). An empty list declares a CPU-only host.
     """
     if not declared:
         return empty_facts("no GPU declared for this host", "declared")
@@ -448,6 +467,15 @@ def from_declared(declared: list[dict] | None) -> dict:
         if count < 1:
             raise GpuFactsError(f"declared GPU #{pos} ({name}): count must be at least 1")
         cc = entry.get("compute_capability")
+        bandwidth = entry.get("memory_bandwidth_gbps")
+        if bandwidth is not None:
+            try:
+                bandwidth = float(bandwidth)
+            except (TypeError, ValueError):
+                bandwidth = -1.0
+            if bandwidth <= 0:
+                raise GpuFactsError(
+                    f"declared GPU #{pos} ({name}): memory_bandwidth_gbps must be a positive number")
         first = len(gpus)
         members = list(range(first, first + count))
         for index in members:
@@ -461,6 +489,7 @@ def from_declared(declared: list[dict] | None) -> dict:
             gpu["pcie_gen_max"] = entry.get("pcie_gen")
             gpu["pcie_width"] = entry.get("pcie_width")
             gpu["power_limit_w"] = entry.get("power_limit_w")
+            gpu["memory_bandwidth_gbps"] = bandwidth
             if entry.get("nvlink"):
                 gpu["nvlink_peers"] = [m for m in members if m != index]
             gpus.append(gpu)

@@ -20,7 +20,8 @@ options:
       - GPUs declared for this host. Each item has C(name), memory as C(memory_gb) (GiB, as cards
         are sold), C(memory_mib) or C(memory_bytes), and optionally C(count) (default 1),
         C(compute_capability), C(nvlink) (the item's GPUs are NVLinked together), C(pcie_gen),
-        C(pcie_width) and C(power_limit_w).
+        C(pcie_width), C(power_limit_w) and C(memory_bandwidth_gbps) (peak GB/s, used by the
+        plan report's throughput prediction).
       - An empty list declares a host without GPU. Unset, the GPUs are read from the host.
     type: list
     elements: dict
@@ -101,8 +102,12 @@ ansible_facts:
             - One dict per GPU, by index, with C(index), C(uuid), C(pci_bus_id), C(name),
               C(memory_total), C(memory_used), C(memory_free) (bytes), C(compute_capability)
               (C(9.0)), C(driver_version), C(cuda_driver_version), C(pcie_gen), C(pcie_gen_max),
-              C(pcie_width), C(power_limit_w), C(temperature_c), C(persistence_mode),
-              C(mig_mode), C(ecc_enabled), C(nvlink_peers) (indices) and C(source).
+              C(pcie_width), C(power_limit_w), C(memory_bandwidth_gbps), C(temperature_c),
+              C(persistence_mode), C(mig_mode), C(ecc_enabled), C(nvlink_peers) (indices)
+              and C(source).
+            - C(memory_bandwidth_gbps) is the peak memory bandwidth in GB/s, from NVML's memory
+              bus width and maximum memory clock (two transfers per clock), or declared; null
+              from nvidia-smi.
             - Fields a GPU cannot report are null.
           type: list
           elements: dict

@@ -12,6 +12,7 @@ from ansible_collections.teamllm.stack.plugins.module_utils._gpu_facts import (
     cuda_version_string,
     from_declared,
     from_nvml,
+    memory_bandwidth_gbps,
     parse_cuda_version,
     parse_nvidia_smi_csv,
     parse_nvlink_status,
@@ -29,6 +30,7 @@ class FakeNVML:
     """The pynvml functions the module uses, answering for ``gpus`` (list of dicts)."""
 
     NVML_TEMPERATURE_GPU = 0
+    NVML_CLOCK_MEM = 2
 
     def __init__(self, gpus, links=None, fail_init=False, errors=None):
         self.gpus = gpus
@@ -86,6 +88,14 @@ class FakeNVML:
     def nvmlDeviceGetPowerManagementLimit(self, h):
         return 700000
 
+    def nvmlDeviceGetMemoryBusWidth(self, h):
+        self._maybe_fail("bus")
+        return self.gpus[h].get("bus", 5120)
+
+    def nvmlDeviceGetMaxClockInfo(self, h, clock):
+        assert clock == self.NVML_CLOCK_MEM
+        return self.gpus[h].get("mem_clock", 2619)
+
     def nvmlDeviceGetTemperature(self, h, sensor):
         return 37
 
@@ -142,6 +152,32 @@ def test_nvml_not_supported_is_null_without_warning_other_errors_warn():
     assert gpu["mig_mode"] is None
     assert gpu["ecc_enabled"] is None
     assert facts["warnings"] == ["gpu0.ecc: Unknown Error"]
+
+
+def test_nvml_memory_bandwidth_from_bus_width_and_memory_clock():
+    # an H200 read through NVML (tests/gpu run, 2026-12-01): 6016 bits, 3201 MHz max memory clock
+    facts = from_nvml(FakeNVML([{"name": "NVIDIA H200", "bus": 6016, "mem_clock": 3201}, {}]))
+    assert facts["gpus"][0]["memory_bandwidth_gbps"] == 4814.3  # spec sheet: 4.8 TB/s
+    assert facts["gpus"][1]["memory_bandwidth_gbps"] == 3352.3  # H100 SXM: 3.35 TB/s
+    assert memory_bandwidth_gbps(384, 10501) == 1008.1  # RTX 4090: 1008 GB/s
+    assert memory_bandwidth_gbps(None, 3201) is None
+
+
+def test_nvml_memory_bandwidth_unreadable_is_null():
+    facts = from_nvml(FakeNVML([{}], errors={"bus": "Not Supported"}))
+    assert facts["gpus"][0]["memory_bandwidth_gbps"] is None and facts["warnings"] == []
+
+    class OldNVML:  # nvidia-ml-py before the bus-width call
+        def __init__(self, inner):
+            self._inner = inner
+
+        def __getattr__(self, name):
+            if name == "nvmlDeviceGetMemoryBusWidth":
+                raise AttributeError(name)
+            return getattr(self._inner, name)
+
+    old = from_nvml(OldNVML(FakeNVML([{}])))
+    assert old["gpus"][0]["memory_bandwidth_gbps"] is None and old["warnings"] == []
 
 
 def test_nvml_init_failure_is_empty_with_reason():
@@ -248,6 +284,12 @@ def test_declared_counts_memory_and_nvlink():
     assert facts["gpus"][2]["memory_total"] == 16380 * MIB
     assert facts["memory_total"] == 48 * GIB + 16380 * MIB
     assert all(g["source"] == "declared" for g in facts["gpus"])
+    assert [g["memory_bandwidth_gbps"] for g in facts["gpus"]] == [None, None, None]
+
+
+def test_declared_memory_bandwidth():
+    facts = from_declared([{"name": "RTX 4060 Ti", "memory_gb": 16, "memory_bandwidth_gbps": "288"}])
+    assert facts["gpus"][0]["memory_bandwidth_gbps"] == 288.0
 
 
 @pytest.mark.parametrize("declared", [None, []])
@@ -264,6 +306,8 @@ def test_declared_cpu_host(declared):
         ([{"name": "x", "memory_gb": 0}], "positive"),
         ([{"name": "x", "memory_gb": 8, "count": 0}], "count"),
         ([{"name": "x", "memory_gb": 8, "vram": 8}], "unknown keys"),
+        ([{"name": "x", "memory_gb": 8, "memory_bandwidth_gbps": 0}], "memory_bandwidth_gbps"),
+        ([{"name": "x", "memory_gb": 8, "memory_bandwidth_gbps": "fast"}], "positive number"),
         (["RTX 3090"], "must be a dict"),
     ],
 )
