@@ -1,118 +1,99 @@
-"""Unit tests for plugins/module_utils/_plan_report.py."""
+"""Unit tests for plugins/module_utils/_plan_report.py: the text table and the Markdown report."""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-
 import pytest
 
-from ansible_collections.teamllm.stack.plugins.module_utils import _placement
+from ansible_collections.teamllm.stack.plugins.module_utils import _plan_costs as C
 from ansible_collections.teamllm.stack.plugins.module_utils import _plan_report as R
-from ansible_collections.teamllm.stack.tests.unit.plugins.module_utils.test__placement import (
-    Fake,
-    gpus,
+from ansible_collections.teamllm.stack.tests.unit.plugins.module_utils import (
+    plan_report_fixtures as F,
 )
 
-GIB = R.GIB
-SVG = "{http://www.w3.org/2000/svg}"
+
+@pytest.fixture(scope="module")
+def team():
+    return F.team_plan()
 
 
-@pytest.fixture
-def plan():
-    models = [
-        {"name": "m32", "alias": "chat <&> model", "quantizations": ["Q8_0"]},
-        {"name": "big", "engine": "vllm", "quantizations": ["AWQ"]},
-        {"name": "huge", "engine": "vllm", "quantizations": ["BF16"]},  # does not fit
-    ]
-    hosts = {"n1": {"gpus": gpus(24, 24)}, "n2": {"gpus": gpus(12)}}
-    return _placement.plan(models, hosts, estimator=Fake(), reserve_gib=1, allow_partial=True)
-
-
-def test_table_has_a_row_per_device_with_its_instances(plan):
-    lines = R.table(plan)
+def test_table_is_compact_one_row_per_device(team):
+    lines = R.table(team)
     assert lines[0].split()[:3] == ["host", "device", "name"]
     rows = lines[2:]
-    assert len(rows) == 3
-    assert [r.split()[0:3] for r in rows] == [["n1", "GPU", "0"], ["n1", "GPU", "1"],
-                                              ["n2", "GPU", "0"]]
+    assert [r.split()[0:3] for r in rows] == [["gpu-a", "GPU", "0"], ["gpu-a", "GPU", "1"],
+                                              ["gpu-b", "GPU", "0"], ["gpu-b", "GPU", "1"],
+                                              ["gpu-c", "GPU", "0"]]
     text = "\n".join(lines)
-    for _host, spec in plan["placement"].items():
+    for spec in team["placement"].values():
         for inst in spec["instances"]:
-            assert inst["id"] in text
+            assert f"{inst['id']} ({inst['engine']} {inst['quantization']} :{inst['port']})" in text
+    assert "tokens" not in text and "USD" not in text  # costs stay in the report
 
 
-def test_svg_is_valid_and_draws_each_instance_to_scale(plan):
-    doc = ET.fromstring(R.svg(plan, width=900))
-    assert doc.tag == f"{SVG}svg"
-    titles = [t.text for t in doc.iter(f"{SVG}title")]
-    assert any("chat <&> model" in (t or "") for t in titles)  # escaped in the file, parsed back
-    bars = [r for r in doc.iter(f"{SVG}rect") if r.get("class") == "free"]
-    assert len(bars) == 3
-    scale = (900 - 270) / (24 * GIB)
-    assert float(bars[0].get("width")) == pytest.approx(24 * GIB * scale, abs=0.1)
-    assert float(bars[2].get("width")) == pytest.approx(12 * GIB * scale, abs=0.1)
-    segments = [r for r in doc.iter(f"{SVG}rect") if r.get("class") == "inst"]
-    expected = sum(len(i["gpus"]) for s in plan["placement"].values() for i in s["instances"])
-    assert len(segments) == expected
-    m32 = next(i for s in plan["placement"].values() for i in s["instances"] if i["model"] == "m32")
-    seg = next(r for r in segments if r.find(f"{SVG}title").text.startswith(m32["id"]))
-    assert float(seg.get("width")) == pytest.approx(m32["bytes_per_gpu"][0] * scale, abs=0.1)
-    reserved = [r for r in doc.iter(f"{SVG}rect") if r.get("class") == "reserved"]
-    assert len(reserved) == 3
+def test_report_sections_and_instance_predictions(team):
+    fig = C.figures(team, gpus=F.team_facts())
+    text = R.markdown(team, fig, "pic.svg", "2026-12-01")
+    for heading in ("# Model placement, capacity and cost", "## GPUs", "## Instances",
+                    "## Routes per gateway", "## Did not fit", "## Capacity against demand",
+                    "## Cost over 3 year(s), beside a hosted API", "### Inputs",
+                    "### Hardware, bought once", "### Power, around the clock", "### Over 3 year(s)"):
+        assert heading in text.splitlines(), heading
+    assert "![GPU memory per model" in text and "(pic.svg)" in text
+    assert "Planned 2026-12-01." in text
+    assert "- qwen2.5-72b: 1 replica(s)" in text
+    rows = {line.split(" | ")[1]: line for line in text.splitlines()
+            if line.startswith("| gpu-") and " | llama_cpp | " in line}
+    for ident, th in fig["instances"].items():
+        if th["kind"] == "llm":
+            speed = f"| {th['single_stream']:.1f} | {th['aggregate_full']:.1f} | {th['users']} of "
+            assert speed in rows[ident]
+        else:
+            assert "| embeddings |" in rows[ident]
+    for key in C.COST_DEFAULTS:  # every input listed
+        assert f"| {key} | " in text
 
 
-def test_same_model_same_colour_different_models_differ():
-    plan = _placement.plan(
-        [{"name": "m32", "quantizations": ["Q4_K_M"], "replicas": 2},
-         {"name": "ctx", "quantizations": ["Q4_K_M"]}],
-        {"a": {"gpus": gpus(24)}, "b": {"gpus": gpus(24)}}, estimator=Fake(), policy="spread")
-    doc = ET.fromstring(R.svg(plan))
-    fills = {}
-    for rect in doc.iter(f"{SVG}rect"):
-        if rect.get("class") == "inst":
-            name = rect.find(f"{SVG}title").text.split(": ")[1].split(",")[0]
-            fills.setdefault(name, set()).add(rect.get("fill"))
-    assert all(len(f) == 1 for f in fills.values())
-    assert fills["m32"] != fills["ctx"]
+def test_report_states_the_seed_figures_for_the_seeds_box():
+    hosts = F.hosts({"box": [{"name": "NVIDIA GeForce RTX 4090", "memory_gb": 24, "power_limit_w": 450}]})
+    plan = F.plan([{"name": "llama-3.1-8b", "engine": "llama_cpp", "quantizations": ["Q4_K_M"]}], hosts)
+    fig = C.figures(plan, {"gpu_prices": 2500, "hardware_per_host": 0, "host_watts": 0,
+                           "maintenance_per_year": 0, "maintenance_once": 500},
+                    gpus={"box": hosts["box"]["gpus"]})
+    text = R.markdown(plan, fig)
+    assert "| power per year | 450 W x 24 h x 365 = 3,942 kWh x 0.12 | 473.04 USD |" in text
+    assert "**4,419.12 USD**" in text and "**43,800.00 USD**" in text
+    assert "| savings in % | savings / API total | 89.9 % |" in text
+    assert "pays for itself after 2.5 months" in text
 
 
-def test_costs_arithmetic():
-    plan = {"placement": {"h": {"instances": [{"id": "a"}, {"id": "b"}], "devices": [
-        {"kind": "gpu", "instances": ["a", "b"]}, {"kind": "gpu", "instances": []}]}}}
-    cost = R.costs(plan, {"gpu_watts": 200, "idle_gpu_watts": 10, "host_watts": 90,
-                          "hours_per_month": 700, "electricity_per_kwh": 0.5,
-                          "hardware_per_gpu": 1000, "hardware_per_host": 600,
-                          "amortisation_months": 26, "tokens_per_second_per_instance": 50,
-                          "busy_fraction": 0.5, "api_price_per_million_tokens": 1.5})
-    assert cost["watts"] == 300  # 90 + 200 + 10
-    assert cost["kwh_per_month"] == 210
-    assert cost["energy_per_month"] == 105
-    assert cost["hardware_per_month"] == 100  # (2 x 1000 + 600) / 26
-    assert cost["total_per_month"] == 205
-    assert cost["tokens_per_month"] == 2 * 50 * 3600 * 700 * 0.5  # 126 000 000
-    assert cost["cost_per_million_tokens"] == pytest.approx(205 / 126, abs=1e-4)
-    assert cost["api_per_month"] == 189
-    assert cost["cheaper"] == "hosted API"
+def test_routes_are_rendered_per_gateway(team):
+    routes = team.get("routes") or {}
+    assert routes
+    name, targets = sorted(routes.items())[0]
+    plan = dict(team, gateways={
+        "gw1": {"routes": routes},
+        "gpu-a": {"routes": {name: [t.replace("10.0.0.11", "127.0.0.1") for t in targets]}},
+    })
+    text = R.markdown(plan, C.figures(plan))
+    gw1 = text.index("### gw1")
+    local = text.index("### gpu-a")
+    section = text[local:gw1]
+    assert f"| {name} | {', '.join(t.replace('10.0.0.11', '127.0.0.1') for t in targets)} |" in section
+    for other, hops in routes.items():
+        assert f"| {other} | {', '.join(hops)} |" in text[gw1:]
+    assert list(R.gateways(plan)) == ["gpu-a", "gw1"]
+    assert list(R.gateways(team)) == ["all gateways"]  # a plan with only the old routes
 
 
-def test_costs_without_instances_and_bad_assumptions():
-    empty = {"placement": {"h": {"instances": [], "devices": [{"kind": "gpu", "instances": []}]}}}
-    cost = R.costs(empty)
-    assert cost["cost_per_million_tokens"] is None and cost["cheaper"] is None
-    with pytest.raises(ValueError, match="gpu_watts"):
-        R.costs(empty, {"gpu_watts": -1})
-    with pytest.raises(ValueError, match="amortisation"):
-        R.costs(empty, {"amortisation_months": 0})
+def test_capacity_verdict_follows_the_demand(team):
+    fig = C.figures(team, gpus=F.team_facts())
+    assert "The predicted capacity **covers** the demand" in R.markdown(team, fig)
+    huge = C.figures(team, {"tokens_per_day": 1e9}, gpus=F.team_facts())
+    text = R.markdown(team, huge)
+    assert "**does not cover**" in text and "**not covered**" in text
 
 
-def test_markdown_report_sections(plan):
-    text = R.markdown(plan, R.costs(plan, {"currency": "USD"}), "pic.svg", "2026-11-25")
-    for heading in ("# Model placement", "## GPUs", "## Instances", "## Routes",
-                    "## Did not fit", "## Cost"):
-        assert heading in text
-    assert "![VRAM per GPU and model](pic.svg)" in text
-    assert "Planned 2026-11-25." in text
-    assert "- huge: 1 replica(s)" in text
-    assert "USD" in text and "cost per million tokens" in text
-    for name, targets in plan["routes"].items():
-        assert f"| {name} | {', '.join(targets)} |" in text
+def test_losing_money_is_said_plainly(team):
+    fig = C.figures(team, {"api_price_per_1k_tokens": 0.0002})
+    text = R.markdown(team, fig)
+    assert "self-hosting costs" in text and "more and never pays for itself" in text
