@@ -4,11 +4,19 @@
 
 DOCUMENTATION = r"""
 module: model_placement
-short_description: Place the team's models on the GPUs of every host, once, on the controller
+short_description: Place the team's models on the GPUs of every host and plan their deployment, once, on the controller
 description:
   - Reads the C(teamllm_gpus) facts (from M(teamllm.stack.gpu_facts)) of every host of the play
     through C(hostvars), estimates each model's memory with the collection's estimator and
     assigns engine instances to GPUs, before any host is touched.
+  - Then plans the deployment from the engine registry - each instance's port, each host's
+    instances per engine role (RV(engines)), each gateway's routes and the backend keys they
+    need (RV(gateways)) - and fails, naming the host, the model and the fix, when the plan
+    cannot be deployed (no weights for the chosen engine and quantization, an Ollama model its
+    node cannot obtain, clashing vLLM instances, a gateway that cannot reach an engine bound to
+    loopback, replicas requiring different backend keys).
+  - API keys of the backends are compared but never returned; RV(gateways) names the variable
+    holding each.
   - The assignment is solved exactly as an integer program with HiGHS (C(highspy)) when it is
     installed on the controller, else, or when the problem is too large, by a greedy
     best-fit (binpack) or worst-fit (spread); RV(solver) says which.
@@ -32,6 +40,10 @@ options:
     description:
       - The wanted models (usually C(llm_models)). Each item is a dict.
       - C(name) (required) the catalog name (or GGUF path) given to the estimator.
+      - C(download) (llama_cpp, vllm, localai) the C(llm_downloads) entry of the weights, one
+        name or a dict of quantization to name; C(ollama) (ollama) the registry reference or
+        C({pull, import, system, template, parameters}). The placement ignores both; the
+        deployment plan reads them.
       - C(alias) the name the gateway serves it under (default C(name)); unique.
       - C(engine) one of C(llama_cpp), C(ollama), C(vllm), C(localai) or C(any) (default;
         tries vllm, then llama_cpp, then ollama).
@@ -57,10 +69,21 @@ options:
     description: GiB of RAM left to the system on a CPU-only host.
     type: float
     default: 4.0
+  downloads:
+    description: The download manifest (C(llm_downloads)) the models' C(download) entries name.
+    type: dict
+    default: {}
   port_base:
-    description: First port of the engine instances on each host; each instance gets the next.
+    description:
+      - First port of the engine instances on each host; each instance gets the next, except
+        that every Ollama instance of a host is served by its one server on one port.
     type: int
     default: 8100
+  gateways:
+    description: The gateway hosts (usually C(groups['gateway'])); RV(gateways) has one entry each.
+    type: list
+    elements: str
+    default: []
   solver:
     description:
       - V(auto) uses HiGHS when installed and falls back to the greedy; V(highs) fails when
@@ -93,7 +116,11 @@ attributes:
     support: full
 notes:
   - Ports are numbered in the order of the instances' names on each host, so adding a model
-    may move the ports of others on that host; the gateway reads them from RV(routes).
+    may move the ports of others on that host; the gateway reads them from RV(gateways).
+  - The other hosts' inventory variables read - C(llm_engine_bind_address),
+    C(<engine>_bind_address), C(vllm_api_key), C(localai_api_key), C(llm_artifact_source),
+    C(ollama_model_source), C(ollama_models), C(llm_cpu_inference), C(llm_cpu_ram_gib),
+    C(ansible_host) - come from the inventory (C(hostvars)), not from role defaults.
 seealso:
   - module: teamllm.stack.gpu_facts
 """
@@ -102,9 +129,11 @@ EXAMPLES = r"""
 - name: Read the GPUs of every node
   teamllm.stack.gpu_facts:
 
-- name: Place the models once, on the controller
+- name: Place the models and plan their deployment once, on the controller
   teamllm.stack.model_placement:
     models: "{{ llm_models }}"
+    downloads: "{{ llm_downloads }}"
+    gateways: "{{ groups['gateway'] }}"
     policy: spread
     reserve_gib: 1
   run_once: true
@@ -112,7 +141,7 @@ EXAMPLES = r"""
 
 - name: Each node runs its own instances
   ansible.builtin.debug:
-    msg: "{{ plan.placement[inventory_hostname].instances | map(attribute='id') }}"
+    msg: "{{ plan.engines[inventory_hostname] | default({}) }}"
 """
 
 RETURN = r"""
@@ -123,7 +152,7 @@ placement:
   type: dict
   contains:
     address:
-      description: C(ansible_host) or the inventory name, as used in RV(routes).
+      description: C(ansible_host) or the inventory name.
       type: str
     instances:
       description:
@@ -164,12 +193,33 @@ placement:
           device: gpu
           gpus: [0]
           port: 8100
-routes:
-  description: Served name to the C(address:port) of each replica, sorted; the gateway's table.
-  returned: always
+engines:
+  description:
+    - Per host with instances, per engine, the engine role's instances (what
+      C(playbooks/placement.yml) publishes as C(teamllm_engines) and the roles read as
+      C(<engine>_instances)).
+  returned: success
   type: dict
   sample:
-    llama-3.1-8b: ["10.0.0.11:8100", "10.0.0.12:8100"]
+    node1:
+      llama_cpp:
+        - {name: llama-3-1-8b-0, model: llama_8b_q4, alias: llama-3.1-8b, port: 8100,
+           context: 16384, parallel: 2, gpu_layers: 999, flash_attention: auto,
+           extra_env: {CUDA_VISIBLE_DEVICES: "0"}}
+gateways:
+  description:
+    - Per gateway host, its C(routes) (served name to the C(address:port) of each replica,
+      sorted, as that gateway reaches them - loopback for instances on its own host) and its
+      C(backend_keys) (served name to C({host, variable}), the inventory variable holding the
+      API key its backends require; the key itself is never returned).
+  returned: success
+  type: dict
+  sample:
+    gw1:
+      routes:
+        llama-3.1-8b: ["10.0.0.11:8100", "10.0.0.12:8100"]
+      backend_keys:
+        chat: {host: node1, variable: vllm_api_key}
 unplaced:
   description:
     - Models with replicas that did not fit, each with C(name), C(model), C(missing),

@@ -2,8 +2,9 @@
 
 The hosts below do not exist (TEST-NET addresses over SSH) and declare their GPUs, so the
 placement needs no host: a play that tried to reach one would fail with "unreachable", which
-the tests reject. A model that does not fit, an engine this release does not deploy, or a
-model without a download must fail the run, naming it, before any host is contacted."""
+the tests reject. A model that does not fit, a model without weights for its engine, or a
+gateway that cannot reach an engine must fail the run, naming it, before any host is
+contacted; backend keys are published to the gateway and never printed."""
 
 from __future__ import annotations
 
@@ -96,11 +97,8 @@ SHOW = """
   tasks:
     - name: Print the facts as JSON
       ansible.builtin.debug:
-        msg: "FACTS {{ {'placement': teamllm_placement | default(none),
-                        'routes': teamllm_routes | default(none),
-                        'instances': teamllm_placement | default({})
-                          | teamllm.stack.engine_instances(llm_models, {'teamllm_tiny_gguf': {}})}
-                      | to_json }} END"
+        msg: "FACTS {{ {'engines': teamllm_engines | default(none),
+                        'gateway': teamllm_gateway | default(none)} | to_json }} END"
 """
 
 
@@ -125,14 +123,17 @@ def test_fitting_models_publish_placement_and_routes_without_touching_hosts(tmp_
     assert rc == 0, out[-3000:]
     assert _untouched(out), out[-3000:]
     node1 = _facts(out, "node1")
-    instance = node1["placement"]["instances"][0]
-    assert instance["engine"] == "llama_cpp" and instance["port"] == 8100
-    assert node1["routes"] == {"chat": ["127.0.0.1:8100"]}
-    mapped = node1["instances"][0]
+    assert list(node1["engines"]) == ["llama_cpp"]
+    (mapped,) = node1["engines"]["llama_cpp"]
+    assert mapped["name"] == "chat-0" and mapped["port"] == 8100
+    assert node1["gateway"] == {"routes": {"chat": ["127.0.0.1:8100"]}, "backend_keys": {}}
     assert mapped["alias"] == "chat" and mapped["model"] == "teamllm_tiny_gguf"
     assert mapped["context"] == 8192 and mapped["parallel"] == 2 and mapped["gpu_layers"] == 999
-    assert mapped["extra_env"]["CUDA_VISIBLE_DEVICES"] == instance["cuda_visible_devices"]
-    assert _facts(out, "node2")["placement"]["instances"] == []
+    assert mapped["extra_env"]["CUDA_VISIBLE_DEVICES"] in ("0", "1")
+    node2 = _facts(out, "node2")
+    assert node2["engines"] == {} and node2["gateway"] is None
+    # the plan is printed per node and GPU before anything else happens
+    assert re.search(r"node1\s+GPU \d\s+NVIDIA GeForce RTX 3090.*chat-0 \(llama_cpp Q4_K_M :8100\)", out), out[-3000:]
 
 
 def test_no_models_places_nothing(tmp_path):
@@ -140,7 +141,7 @@ def test_no_models_places_nothing(tmp_path):
                             extra_play=SHOW)
     assert rc == 0, out[-3000:]
     assert _untouched(out)
-    assert "Place the models once, on the controller" not in out or "skipping" in out
+    assert _facts(out, "node1") == {"engines": None, "gateway": None}
 
 
 def test_route_to_an_engine_on_loopback_of_another_host_fails(tmp_path):
@@ -151,3 +152,22 @@ def test_route_to_an_engine_on_loopback_of_another_host_fails(tmp_path):
     assert rc != 0
     assert "gateway node1 cannot reach llama-3.1-8b on node2: its engines listen on 127.0.0.1" in out
     assert _untouched(out), out[-3000:]
+
+
+def test_backend_keys_reach_the_gateway_and_never_the_output(tmp_path):
+    secret = "vllm-backend-" + "k" * 40
+    models = [{"name": "llama-3.1-8b", "alias": "chat", "engine": "vllm", "quantizations": ["BF16"],
+               "context": 4096, "download": "teamllm_tiny_gguf", "host": "node2"}]
+    nodes = {"node1": {"llm_gpus_declared": GPU_8GB},
+             "node2": {"llm_gpus_declared": GPU_24GB, "llm_engine_bind_address": "10.1.0.2",
+                       "vllm_api_key": secret}}
+    show = SHOW.replace("hosts: all", "hosts: node1").replace(
+        "'gateway': teamllm_gateway | default(none)",
+        "'gateway': teamllm_gateway.routes, 'key_ok': teamllm_gateway.backend_keys.chat == vllm_api_key_expected")
+    (tmp_path / "vars.yml").write_text(yaml.safe_dump({"vllm_api_key_expected": secret}))
+    show = show.replace("  gather_facts: false", "  gather_facts: false\n  vars_files: [" + str(tmp_path / "vars.yml") + "]", 1)
+    rc, out = run_placement(tmp_path, {"llm_models": models}, nodes, extra_play=show)
+    assert rc == 0, out[-3000:]
+    facts = _facts(out, "node1")
+    assert facts["gateway"] == {"chat": ["10.1.0.2:8100"]} and facts["key_ok"] is True
+    assert secret not in out

@@ -44,17 +44,26 @@ HOSTVARS = {
 }
 
 
-def test_returns_placement_per_host_and_routes():
-    models = [{"name": "m32", "quantizations": ["Q8_0"], "replicas": 2},
-              {"name": "big", "engine": "vllm", "quantizations": ["AWQ"]}]
-    result = action({"models": models, "policy": "spread"}).run(task_vars=task_vars(HOSTVARS))
+DOWNLOADS = {"w": {}}
+
+
+def test_returns_placement_engines_and_gateway_routes():
+    models = [{"name": "m32", "quantizations": ["Q8_0"], "replicas": 2, "download": "w"},
+              {"name": "big", "engine": "vllm", "quantizations": ["AWQ"], "download": "w"}]
+    hv = {h: dict(v, llm_engine_bind_address="0.0.0.0") for h, v in HOSTVARS.items()}
+    result = action({"models": models, "policy": "spread", "downloads": DOWNLOADS,
+                     "gateways": ["gw"]}).run(task_vars=task_vars(hv))
     assert not result.get("failed"), result.get("msg")
     assert result["changed"] is False
     assert sorted(result["placement"]) == ["cpu", "n1", "n2"]
     assert result["placement"]["cpu"]["instances"] == []
-    assert result["routes"]["m32"] == ["10.0.0.1:8100", "n2:8100"] or \
-        result["routes"]["m32"] == ["10.0.0.1:8101", "n2:8100"]
-    assert result["routes"]["big"][0].startswith("10.0.0.1:")
+    ports = {(h, i["name"]): i["port"] for h, e in result["placement"].items() for i in e["instances"]}
+    routes = result["gateways"]["gw"]["routes"]
+    assert routes["m32"] == sorted([f"10.0.0.1:{ports['n1', 'm32']}", f"n2:{ports['n2', 'm32']}"])
+    assert routes["big"] == [f"10.0.0.1:{ports['n1', 'big']}"]
+    assert [i["name"] for i in result["engines"]["n1"]["llama_cpp"]] == ["m32-0"]
+    assert result["engines"]["n1"]["vllm"][0]["served_name"] == "big"
+    assert "routes" not in result
     assert result["solver"] in ("highs", "greedy")
     assert result["policy"] == "spread"
     assert result["unplaced"] == []
@@ -67,9 +76,9 @@ def test_returns_placement_per_host_and_routes():
 
 def test_cpu_host_ram_from_memtotal_and_llm_cpu_inference():
     # 20 GiB: more than any GPU here, less than the 60 GiB of RAM left after the 4 reserved
-    models = [{"name": "big", "engine": "llama_cpp", "quantizations": ["Q4_K_M"]}]
+    models = [{"name": "big", "engine": "llama_cpp", "quantizations": ["Q4_K_M"], "download": "w"}]
     hv = dict(HOSTVARS, n1={"teamllm_gpus": gpus(8)})
-    result = action({"models": models}).run(task_vars=task_vars(hv))
+    result = action({"models": models, "downloads": DOWNLOADS}).run(task_vars=task_vars(hv))
     assert not result.get("failed"), result.get("msg")
     (inst,) = result["placement"]["cpu"]["instances"]
     assert inst["device"] == "cpu"
@@ -89,12 +98,43 @@ def test_fails_before_touching_hosts_with_the_refusal_message():
 
 def test_allow_partial_does_not_fail():
     models = [{"name": "huge", "engine": "vllm", "quantizations": ["BF16"]},
-              {"name": "m32", "quantizations": ["Q4_K_M"]}]
+              {"name": "m32", "quantizations": ["Q4_K_M"], "download": "w"}]
     hv = {"n1": {"teamllm_gpus": gpus(24, 24)}}
-    result = action({"models": models, "allow_partial": True}).run(task_vars=task_vars(hv))
+    result = action({"models": models, "allow_partial": True, "downloads": DOWNLOADS,
+                     "gateways": ["n1"]}).run(task_vars=task_vars(hv))
     assert not result.get("failed")
     assert [u["name"] for u in result["unplaced"]] == ["huge"]
-    assert result["routes"] == {"m32": ["n1:8100"]}
+    assert result["gateways"]["n1"]["routes"] == {"m32": ["127.0.0.1:8100"]}
+
+
+def test_deployment_problems_fail_naming_host_and_fix():
+    models = [{"name": "m32", "engine": "llama_cpp", "quantizations": ["Q4_K_M"]},
+              {"name": "big", "engine": "ollama", "quantizations": ["Q4_K_M"], "host": "n2"}]
+    hv = {"n1": {"teamllm_gpus": gpus(24)}, "n2": {"teamllm_gpus": gpus(24)}}
+    result = action({"models": models, "gateways": ["n1"]}).run(task_vars=task_vars(hv))
+    assert result["failed"] is True
+    assert result["msg"].startswith("cannot deploy the placement:\n- ")
+    assert "n1: model m32 is placed as llama_cpp Q4_K_M, but its llm_models item has no download" in result["msg"]
+    assert "n2: model big is placed as ollama Q4_K_M, but its llm_models item has no ollama source" in result["msg"]
+    assert "gateway n1 cannot reach big on n2" in result["msg"]
+
+
+def test_backend_keys_are_compared_and_referenced_never_returned():
+    secret = "vk-" + "s" * 45
+    models = [{"name": "big", "engine": "vllm", "quantizations": ["AWQ"], "replicas": 2, "download": "w"}]
+    hv = {n: {"teamllm_gpus": gpus(24), "llm_engine_bind_address": f"10.0.0.{i}", "vllm_api_key": secret}
+          for i, n in enumerate(("n1", "n2"), start=1)}
+    result = action({"models": models, "downloads": DOWNLOADS, "gateways": ["n1"]}).run(
+        task_vars=task_vars(hv))
+    assert not result.get("failed"), result.get("msg")
+    assert result["gateways"]["n1"]["backend_keys"] == {"big": {"host": "n1", "variable": "vllm_api_key"}}
+    assert secret not in repr(result)
+    hv["n2"]["vllm_api_key"] = "other-" + "o" * 42
+    result = action({"models": models, "downloads": DOWNLOADS, "gateways": ["n1"]}).run(
+        task_vars=task_vars(hv))
+    assert result["failed"] is True
+    assert "the replicas of big require different API keys (vllm_api_key on n2" in result["msg"]
+    assert secret not in repr(result) and "o" * 42 not in repr(result)
 
 
 def test_missing_facts_named():
@@ -121,6 +161,7 @@ def test_bad_arguments_are_refused_by_the_spec(args, match):
 
 
 def test_hosts_argument_limits_the_hosts():
-    models = [{"name": "m32", "quantizations": ["Q4_K_M"]}]
-    result = action({"models": models, "hosts": ["n2"]}).run(task_vars=task_vars(HOSTVARS))
+    models = [{"name": "m32", "quantizations": ["Q4_K_M"], "download": "w"}]
+    result = action({"models": models, "hosts": ["n2"], "downloads": DOWNLOADS}).run(
+        task_vars=task_vars(HOSTVARS))
     assert sorted(result["placement"]) == ["n2"]

@@ -1,14 +1,15 @@
-"""From the placement to LocalAI: the pure mapping in module_utils/_engine_localai.py, fed with
+"""From the placement to LocalAI: the pure mapping in module_utils/_engines/localai.py, fed with
 real placements from _placement.plan (GPU hosts: the placement puts LocalAI on GPUs only)."""
 
 from __future__ import annotations
 
 import pytest
 from placement_fixtures import gpus as _gpus
+from placement_fixtures import instances as _instances
 from placement_fixtures import plan as _plan
 
-from ansible_collections.teamllm.stack.plugins.module_utils import _engine_instances as ei
-from ansible_collections.teamllm.stack.plugins.module_utils import _engine_localai as el
+from ansible_collections.teamllm.stack.plugins.module_utils._engines import EngineError
+from ansible_collections.teamllm.stack.plugins.module_utils._engines import localai as el
 
 DOWNLOADS = {"teamllm_tiny_gguf": {}, "llama_8b_q4": {}, "llama_8b_q8": {}}
 
@@ -21,7 +22,7 @@ def test_one_gpu_instance_maps_onto_localai_instances():
     plan = _plan([TINY], {"n1": {"gpus": _gpus(8)}})
     placed = plan["placement"]["n1"]["instances"][0]
     assert placed["engine"] == "localai" and placed["device"] == "gpu"
-    (inst,) = el.localai_instances(plan["placement"]["n1"], [TINY], DOWNLOADS, host="n1")
+    (inst,) = _instances("localai", plan["placement"]["n1"], [TINY], DOWNLOADS, host="n1")
     assert inst == {
         "name": "teamllm-tiny-0", "model": "teamllm_tiny_gguf", "alias": "teamllm-tiny",
         "port": 8100, "context": 2048, "parallel": 2, "gpu_layers": 999,
@@ -35,7 +36,7 @@ def test_multi_gpu_instance_gets_its_devices_and_split():
              "kv_cache_type": "q8_0",
              "download": {"Q8_0": "llama_8b_q8", "Q4_K_M": "llama_8b_q4"}}
     plan = _plan([model], {"n1": {"gpus": _gpus(8, 8)}})  # 8.5 GB of weights: both GPUs
-    (inst,) = el.localai_instances(plan["placement"]["n1"], [model], DOWNLOADS)
+    (inst,) = _instances("localai", plan["placement"]["n1"], [model], DOWNLOADS)
     assert inst["model"] == "llama_8b_q8" and inst["alias"] == "chat"
     assert inst["gpus"] == ["GPU-0", "GPU-1"]
     assert inst["context"] == 8192 * 2
@@ -47,7 +48,7 @@ def test_gpus_by_index_when_the_facts_have_no_uuid():
     host = {"instances": [{"id": "m-0", "name": "m", "engine": "localai", "quantization": "Q8_0",
                            "device": "gpu", "gpus": [1], "gpu_uuids": [None], "port": 8100,
                            "context": 512, "parallel": 1, "settings": {"ctx_size": 512}}]}
-    (inst,) = el.localai_instances(host, [{"name": "m", "download": "teamllm_tiny_gguf"}],
+    (inst,) = _instances("localai", host, [{"name": "m", "download": "teamllm_tiny_gguf"}],
                                    DOWNLOADS)
     assert inst["gpus"] == ["1"] and inst["gpu_layers"] == 999
 
@@ -55,8 +56,8 @@ def test_gpus_by_index_when_the_facts_have_no_uuid():
 def test_other_engines_are_left_to_their_roles():
     model = dict(TINY, engine="llama_cpp")
     plan = _plan([model], {"n1": {"cpu": True, "ram": 8}})
-    assert el.localai_instances(plan["placement"]["n1"], [model], DOWNLOADS) == []
-    assert el.localai_instances(None, [], {}) == []
+    assert _instances("localai", plan["placement"]["n1"], [model], DOWNLOADS) == []
+    assert _instances("localai", None, [], {}) == []
 
 
 @pytest.mark.parametrize(("download", "message"), [
@@ -69,8 +70,8 @@ def test_missing_weights_fail_naming_host_and_model(download, message):
     plan = _plan([model], {"n1": {"gpus": _gpus(8)}})
     if download:
         model["download"] = download
-    with pytest.raises(ei.EngineInstancesError) as err:
-        el.localai_instances(plan["placement"]["n1"], [model], DOWNLOADS, host="n1")
+    with pytest.raises(EngineError) as err:
+        _instances("localai", plan["placement"]["n1"], [model], DOWNLOADS, host="n1")
     assert "n1: model teamllm-tiny" in str(err.value) and message in str(err.value)
 
 

@@ -1,13 +1,15 @@
-"""From the placement to the ollama role: module_utils/_engine_ollama.py, fed with real
+"""From the placement to the ollama role: module_utils/_engines/ollama.py, fed with real
 placements from _placement.plan."""
 
 from __future__ import annotations
 
 import pytest
 from placement_fixtures import gpus as _gpus
+from placement_fixtures import instances as _instances
+from placement_fixtures import plan as _full_plan
 
-from ansible_collections.teamllm.stack.plugins.module_utils import _engine_ollama as eo
-from ansible_collections.teamllm.stack.plugins.module_utils import _placement
+from ansible_collections.teamllm.stack.plugins.module_utils._engines import EngineError
+from ansible_collections.teamllm.stack.plugins.module_utils._engines import ollama as eo
 
 DOWNLOADS = {
     "ollama_teamllm_tiny": {"version": "1", "blobs": "ollama/models/blobs",
@@ -16,9 +18,7 @@ DOWNLOADS = {
 
 
 def _plan(models, gpus):
-    clean = [{k: v for k, v in m.items() if k not in (*eo.ENGINE_KEYS, "download")} for m in models]
-    hosts = {"node1": {"gpus": gpus, "cpu_inference": False, "ram_bytes": 0, "address": "10.0.0.5"}}
-    return _placement.plan(clean, hosts)["placement"]["node1"]
+    return _full_plan(models, {"node1": {"gpus": gpus, "address": "10.0.0.5"}})["placement"]["node1"]
 
 
 TINY = {"name": "teamllm-tiny", "engine": "ollama", "quantizations": ["Q8_0"], "context": 1024,
@@ -31,10 +31,11 @@ QWEN = {"name": "qwen2.5-7b", "alias": "chat", "engine": "ollama", "quantization
 
 def test_placement_on_one_gpu_becomes_instances_and_one_server():
     placement = _plan([TINY, QWEN], _gpus(24))
-    instances = eo.ollama_instances(placement, [TINY, QWEN], host="node1")
+    instances = _instances("ollama", placement, [TINY, QWEN], host="node1")
     assert [i["name"] for i in instances] == ["chat", "teamllm-tiny"]
     chat, tiny = instances
-    assert chat["port"] == 8100 and tiny["port"] == 8101
+    # one server serves both: they share its port
+    assert chat["port"] == tiny["port"] == 8100
     assert chat["context"] == 8192 and chat["parallel"] == 4 and chat["kv_cache_type"] == "q8_0"
     assert chat["pull"] == "qwen2.5:7b-instruct-q4_K_M" and chat["system"] == "Be brief."
     assert tiny["import"] == "ollama_teamllm_tiny" and tiny["cuda_visible_devices"] == "0"
@@ -49,7 +50,7 @@ def test_two_gpus_spread_and_union_of_devices():
     big = {"name": "llama-3.1-70b", "engine": "ollama", "quantizations": ["Q4_K_M"],
            "context": 4096, "ollama": "llama3.1:70b-instruct-q4_K_M"}
     placement = _plan([big], _gpus(24, 24))
-    (inst,) = eo.ollama_instances(placement, [big])
+    (inst,) = _instances("ollama", placement, [big])
     assert inst["cuda_visible_devices"] == "0,1" and inst["sched_spread"] is True
     assert eo.server_settings([inst])["sched_spread"] is True
 
@@ -58,14 +59,14 @@ def test_missing_ollama_source_names_the_model_and_host():
     bare = dict(TINY)
     del bare["ollama"]
     placement = _plan([bare], _gpus(24))
-    with pytest.raises(eo.OllamaPlanError, match="node1: model teamllm-tiny is placed as ollama Q8_0"):
-        eo.ollama_instances(placement, [bare], host="node1")
+    with pytest.raises(EngineError, match="node1: model teamllm-tiny is placed as ollama Q8_0"):
+        _instances("ollama", placement, [bare], host="node1")
 
 
 def test_other_engines_are_ignored():
     llama = {"name": "qwen2.5-7b", "engine": "llama_cpp", "quantizations": ["Q4_K_M"], "download": "d"}
     placement = _plan([TINY, llama], _gpus(24))
-    assert [i["name"] for i in eo.ollama_instances(placement, [TINY, llama])] == ["teamllm-tiny"]
+    assert [i["name"] for i in _instances("ollama", placement, [TINY, llama])] == ["teamllm-tiny"]
 
 
 def test_source_spec_forms():
@@ -86,7 +87,7 @@ def test_server_keeps_the_most_compact_kv_cache_and_flash_only_when_all_have_it(
 
 def test_model_plan_offline_imports_then_serves_with_the_context():
     placement = _plan([TINY], _gpus(24))
-    instances = eo.ollama_instances(placement, [TINY])
+    instances = _instances("ollama", placement, [TINY])
     custom = [{"name": "pirate", "from": "teamllm-tiny", "system": "Arr.",
                "parameters": {"temperature": 0.9}},
               {"name": "old", "from": "teamllm-tiny", "state": "absent"}]
@@ -105,16 +106,16 @@ def test_model_plan_offline_imports_then_serves_with_the_context():
 
 def test_model_plan_problems_name_host_and_model():
     pulled_only = [{"name": "chat", "port": 1, "pull": "qwen2.5:7b"}]
-    with pytest.raises(eo.OllamaPlanError, match="node1: ollama model chat has no offline copy"):
+    with pytest.raises(EngineError, match="node1: ollama model chat has no offline copy"):
         eo.model_plan(pulled_only, DOWNLOADS, source="mirror", host="node1")
-    with pytest.raises(eo.OllamaPlanError, match="import 'nope' is not an entry"):
+    with pytest.raises(EngineError, match="import 'nope' is not an entry"):
         eo.model_plan([{"name": "c", "import": "nope"}], DOWNLOADS)
-    with pytest.raises(eo.OllamaPlanError, match="served name is the name of its weights"):
+    with pytest.raises(EngineError, match="served name is the name of its weights"):
         eo.model_plan([{"name": "qwen2.5:7b", "pull": "qwen2.5:7b"}], DOWNLOADS, source="registry")
-    with pytest.raises(eo.OllamaPlanError, match="named twice"):
+    with pytest.raises(EngineError, match="named twice"):
         eo.model_plan([{"name": "a", "pull": "x"}], {}, source="registry",
                       custom=[{"name": "a", "from": "x"}])
-    with pytest.raises(eo.OllamaPlanError, match="not one of"):
+    with pytest.raises(EngineError, match="not one of"):
         eo.model_plan([], {}, source="upstream")
 
 
@@ -127,17 +128,20 @@ def test_import_name_and_blob_downloads():
     assert blobs["ollama_teamllm_tiny__blob_" + "b" * 16] == {
         "version": "1", "path": "ollama/models/blobs/sha256-" + "b" * 64, "url": "",
         "sha256": "b" * 64}
-    with pytest.raises(eo.OllamaPlanError, match="malformed digest"):
+    with pytest.raises(EngineError, match="malformed digest"):
         eo.blob_downloads({"layers": [{"digest": "sha256:../../etc/passwd"}]}, "e",
                           DOWNLOADS["ollama_teamllm_tiny"])
 
 
-def test_server_ports_route_every_ollama_instance_to_the_hosts_one_server():
-    llama = {"name": "qwen2.5-7b", "engine": "llama_cpp", "quantizations": ["Q4_K_M"], "download": "d"}
-    placement = _plan([TINY, QWEN, llama], _gpus(24))
-    by_id = {i["id"]: i for i in placement["instances"]}
-    ports = eo.server_ports({"node1": placement})
-    first = min(i["port"] for i in placement["instances"] if i["engine"] == "ollama")
-    assert ports == {"node1": {"chat-0": first, "teamllm-tiny-0": first}}
-    assert "qwen2-5-7b-0" not in ports["node1"] and len(by_id) == 3
-    assert eo.server_ports({}) == {}
+def test_check_names_models_the_node_cannot_obtain_from_its_source():
+    instances = [{"name": "chat", "pull": "qwen2.5:7b"}]
+    assert eo.check(instances, "node1", DOWNLOADS, {"ollama_model_source": "registry"}) == []
+    assert eo.check(instances, "node1", DOWNLOADS, {"llm_artifact_source": "upstream"}) == []
+    (problem,) = eo.check(instances, "node1", DOWNLOADS, {"llm_artifact_source": "mirror"})
+    assert problem.startswith("node1: ollama model chat has no offline copy")
+
+
+@pytest.mark.parametrize(("artifacts", "source"), [
+    ("upstream", "registry"), (None, "registry"), ("mirror", "mirror"), ("controller", "mirror")])
+def test_default_source_follows_the_artifact_source(artifacts, source):
+    assert eo.default_source(artifacts) == source

@@ -1,22 +1,21 @@
-"""From the placement to the vllm role: the pure mapping in module_utils/_engine_vllm.py, fed
+"""From the placement to the vllm role: the pure mapping in module_utils/_engines/vllm.py, fed
 with real placements from _placement.plan, the clash checks and the server's arguments."""
 
 from __future__ import annotations
 
 import pytest
 from placement_fixtures import gpus as _gpus
+from placement_fixtures import instances as _instances
+from placement_fixtures import plan as _full_plan
 
-from ansible_collections.teamllm.stack.plugins.module_utils import _engine_instances as ei
-from ansible_collections.teamllm.stack.plugins.module_utils import _engine_vllm as ev
-from ansible_collections.teamllm.stack.plugins.module_utils import _placement
+from ansible_collections.teamllm.stack.plugins.module_utils._engines import EngineError
+from ansible_collections.teamllm.stack.plugins.module_utils._engines import vllm as ev
 
 DOWNLOADS = {"llama_8b_hf": {}, "llama_8b_fp8_hf": {}, "teamllm_tiny_hf": {}}
 
 
 def _plan(models, hosts):
-    inputs = {name: {"gpus": spec, "cpu_inference": False, "ram_bytes": 0, "address": name}
-              for name, spec in hosts.items()}
-    return _placement.plan(ei.placement_models(models), inputs)
+    return _full_plan(models, {name: {"gpus": spec} for name, spec in hosts.items()})
 
 
 LLAMA = {"name": "llama-3.1-8b", "alias": "chat", "engine": "vllm", "quantizations": ["BF16"],
@@ -26,7 +25,7 @@ LLAMA = {"name": "llama-3.1-8b", "alias": "chat", "engine": "vllm", "quantizatio
 def test_single_gpu_instance_maps_onto_vllm_instances():
     plan = _plan([LLAMA], {"n1": _gpus(80)})
     placed = plan["placement"]["n1"]["instances"][0]
-    (inst,) = ev.vllm_instances(plan["placement"]["n1"], [LLAMA], DOWNLOADS)
+    (inst,) = _instances("vllm", plan["placement"]["n1"], [LLAMA], DOWNLOADS)
     assert inst == {
         "name": "chat-0", "model": "llama_8b_hf", "served_name": "chat", "port": 8100,
         "device": "gpu", "gpus": [0], "tensor_parallel_size": 1,
@@ -39,7 +38,7 @@ def test_single_gpu_instance_maps_onto_vllm_instances():
 
 def test_model_split_over_two_gpus_gets_tensor_parallel_two():
     plan = _plan([LLAMA], {"n1": _gpus(16, 16)})  # 16 GB of BF16 weights: both GPUs
-    (inst,) = ev.vllm_instances(plan["placement"]["n1"], [LLAMA], DOWNLOADS)
+    (inst,) = _instances("vllm", plan["placement"]["n1"], [LLAMA], DOWNLOADS)
     assert inst["gpus"] == [0, 1] and inst["tensor_parallel_size"] == 2
     assert ev.cuda_visible_devices(inst) == "0,1"
     args = ev.server_args(inst, "127.0.0.1", "/m")
@@ -53,7 +52,7 @@ def test_model_split_over_two_gpus_gets_tensor_parallel_two():
 def test_two_replicas_on_one_host_get_distinct_ports_and_gpus_that_do_not_clash():
     model = {**LLAMA, "replicas": 2}
     plan = _plan([model], {"n1": _gpus(40, 40)})
-    insts = ev.vllm_instances(plan["placement"]["n1"], [model], DOWNLOADS, host="n1")
+    insts = _instances("vllm", plan["placement"]["n1"], [model], DOWNLOADS, host="n1")
     assert [i["name"] for i in insts] == ["chat-0", "chat-1"]
     assert len({i["port"] for i in insts}) == 2
     assert ev.problems(insts, "n1", DOWNLOADS) == []
@@ -63,7 +62,7 @@ def test_download_follows_the_chosen_quantization():
     model = {**LLAMA, "quantizations": ["BF16", "FP8"],
              "download": {"BF16": "llama_8b_hf", "FP8": "llama_8b_fp8_hf"}}
     plan = _plan([model], {"n1": _gpus(20)})  # BF16 does not fit 20 GiB, FP8 does
-    (inst,) = ev.vllm_instances(plan["placement"]["n1"], [model], DOWNLOADS)
+    (inst,) = _instances("vllm", plan["placement"]["n1"], [model], DOWNLOADS)
     assert plan["placement"]["n1"]["instances"][0]["quantization"] == "FP8"
     assert inst["model"] == "llama_8b_fp8_hf"
 
@@ -78,15 +77,15 @@ def test_download_follows_the_chosen_quantization():
 def test_missing_or_unknown_download_is_named(download, expected):
     model = {**LLAMA, "download": download}
     plan = _plan([model], {"n1": _gpus(80)})
-    with pytest.raises(ev.VllmInstancesError) as err:
-        ev.vllm_instances(plan["placement"]["n1"], [model], DOWNLOADS, host="n1")
+    with pytest.raises(EngineError) as err:
+        _instances("vllm", plan["placement"]["n1"], [model], DOWNLOADS, host="n1")
     assert "n1: model chat" in str(err.value) and expected in str(err.value)
 
 
 def test_only_vllm_instances_are_taken():
     placement = {"instances": [{"id": "b-0", "name": "b", "engine": "llama_cpp", "port": 1}]}
-    assert ev.vllm_instances(placement, [], {}) == []
-    assert ev.vllm_instances(None, None, None) == []
+    assert _instances("vllm", placement, [], {}) == []
+    assert _instances("vllm", None, None, None) == []
 
 
 GOOD = {"name": "a", "model": "teamllm_tiny_hf", "port": 8200, "device": "gpu", "gpus": [0],
