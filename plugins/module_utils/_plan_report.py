@@ -242,6 +242,7 @@ def _costs(fig, f):
              f"{t['self_hosted_per_1k_tokens']:.5f} {f.cur}")
     lines += [
         "", f"### Over {yrs} year(s)", "", "| figure | how | value |", "|---|---|---:|",
+        f"| hardware | bought once, above | {f.money(t['hardware'])} |",
         f"| power per year | {f.num(t['watts'], 0)} W x 24 h x 365 = {f.num(t['kwh_per_year'], 0)} kWh "
         f"x {p['electricity_per_kwh']:g} | {f.money(t['power_per_year'])} |",
         f"| power, {yrs} years | {yrs} x power per year | {f.money(t['power_total'])} |",
@@ -288,6 +289,8 @@ def markdown(plan, figures=None, svg_name="placement.svg", date=None):
             short = ("" if u.get("short_bytes") is None else f", {_gib(u['short_bytes'])} GiB short")
             fix = f"; fits with {' or '.join(u['suggestions'])}" if u.get("suggestions") else ""
             lines.append(f"- {u['name']}: {u['missing']} replica(s){short}{fix}")
+            if u.get("message"):
+                lines.append(f"  ({u['message']})")
     lines += ["", "## Capacity against demand", ""]
     lines += _capacity(fig, f)
     lines += ["", f"## Cost over {fig['tco']['years']:g} year(s), beside a hosted API", ""]

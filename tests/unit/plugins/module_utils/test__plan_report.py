@@ -41,6 +41,7 @@ def test_report_sections_and_instance_predictions(team):
     assert "![GPU memory per model" in text and "(pic.svg)" in text
     assert "Planned 2026-12-01." in text
     assert "- qwen2.5-72b: 1 replica(s)" in text
+    assert f"  ({team['unplaced'][0]['message']})" in text
     rows = {line.split(" | ")[1]: line for line in text.splitlines()
             if line.startswith("| gpu-") and " | llama_cpp | " in line}
     for ident, th in fig["instances"].items():
