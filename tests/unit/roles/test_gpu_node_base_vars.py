@@ -64,8 +64,9 @@ def _variables(role: str, host: str, arch: str = "x86_64", **extra) -> dict:
     variables: dict = {}
     for path in sorted((ROLES / "_common" / "defaults" / "main").glob("*.yml")):
         variables.update(_load(path))
-    variables.update(_load(ROLES / role / "defaults" / "main.yml"))
-    variables.update(_load(ROLES / role / "vars" / "main.yml"))
+    for path in (ROLES / role / "defaults" / "main.yml", ROLES / role / "vars" / "main.yml"):
+        if path.is_file():  # _common's defaults are the directory read above
+            variables.update(_load(path))
     dist_vars = ROLES / role / "vars" / f"{facts['distribution']}.yml"
     if dist_vars.exists():
         variables.update(_load(dist_vars))
@@ -263,16 +264,16 @@ def test_docker_ce_packages_are_pinned(host):
     ],
 )
 def test_apt_repository_upstream(repo, host, arch, uri, suites):
-    assert render("docker", host, "_docker_apt_uri", arch, _docker_apt_repository=repo) == uri
-    assert render("docker", host, "_docker_apt_suites", arch, _docker_apt_repository=repo) == suites
+    assert render("_common", host, "_common_apt_uri", arch, _common_apt_repository=repo) == uri
+    assert render("_common", host, "_common_apt_suites", arch, _common_apt_repository=repo) == suites
 
 
 def test_apt_repository_from_the_mirror():
     mirror = {"llm_artifact_source": "mirror", "llm_mirror_url": "https://mirror.lab.internal/teamllm/"}
     assert render(
-        "docker", "ubuntu2404", "_docker_apt_uri", _docker_apt_repository="docker_ce_apt", **mirror
+        "_common", "ubuntu2404", "_common_apt_uri", _common_apt_repository="docker_ce_apt", **mirror
     ) == ("https://mirror.lab.internal/teamllm/apt/docker-ce/ubuntu")
-    assert render("docker", "debian12", "_docker_apt_uri", _docker_apt_repository="cuda_apt", **mirror) == (
+    assert render("_common", "debian12", "_common_apt_uri", _common_apt_repository="cuda_apt", **mirror) == (
         "https://mirror.lab.internal/teamllm/apt/cuda/debian12/x86_64"
     )
 
