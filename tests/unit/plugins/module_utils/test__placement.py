@@ -82,8 +82,8 @@ def instances(result):
 
 def strip_timing(result):
     result = copy.deepcopy(result)
-    for key in ("seconds", "greedy_seconds"):
-        result.pop(key, None)
+    for key in [k for k in result if k.endswith("seconds")]:
+        result.pop(key)
     return result
 
 
@@ -112,16 +112,14 @@ def test_same_input_same_plan_whatever_the_order(solver, policy):
         assert again == first
 
 
-def test_ports_unique_per_host_and_routes_match():
+def test_no_ports_or_routes_the_deployment_plan_assigns_them():
     models = [{"name": "m32", "alias": f"m{i}", "quantizations": ["Q4_K_M"]} for i in range(5)]
-    result = run(models, {"a": {"gpus": gpus(24)}, "b": {"gpus": gpus(24)}}, port_base=9000)
-    for host, spec in result["placement"].items():
-        ports = [i["port"] for i in spec["instances"]]
-        assert len(ports) == len(set(ports))
-        assert all(9000 <= p < 9000 + len(ports) for p in ports)
-    routed = sorted(t for targets in result["routes"].values() for t in targets)
-    assert routed == sorted(f"{h}:{i['port']}" for h, i in instances(result))
-    assert sorted(result["routes"]) == [f"m{i}" for i in range(5)]
+    result = run(models, {"a": {"gpus": gpus(24)}, "b": {"gpus": gpus(24)}})
+    assert "routes" not in result
+    placed = instances(result)
+    assert len(placed) == 5
+    assert all("port" not in inst for _, inst in placed)
+    assert sorted(inst["name"] for _, inst in placed) == [f"m{i}" for i in range(5)]
 
 
 # ------------------------------------------------------------------------ tensor parallelism
@@ -255,7 +253,7 @@ def test_replicas_on_distinct_gpus_and_spread_on_distinct_hosts(solver):
     assert len(used) == 3 and len(set(used)) == 3
     spread = run(models, hosts, policy="spread", solver=solver)
     assert sorted(h for h, _ in instances(spread)) == ["a", "b", "c"]
-    assert spread["routes"]["m32"] == ["a:8100", "b:8100", "c:8100"]
+    assert [i["replica"] for _, i in instances(spread)] == [0, 1, 2]
 
 
 def test_replicas_more_than_gpus_are_refused():
@@ -315,7 +313,8 @@ def test_falls_back_to_greedy_without_highspy(monkeypatch):
     monkeypatch.setitem(sys.modules, "highspy", None)  # import highspy -> ImportError
     result = run([{"name": "m32", "quantizations": ["Q4_K_M"]}], {"a": {"gpus": gpus(24)}})
     assert result["solver"] == "greedy"
-    assert result["fallback_reason"] == "highspy is not installed"
+    assert result["fallback_reason"].startswith("highspy is not installed")
+    assert not result["optimal"]  # the packing is not proven without HiGHS
     assert len(instances(result)) == 1
     with pytest.raises(P.PlacementInputError, match="highspy"):
         run([{"name": "m32", "quantizations": ["Q4_K_M"]}], {"a": {"gpus": gpus(24)}},
