@@ -70,7 +70,7 @@ def key_of(*parts: object) -> str:
 
 
 def load_manifest() -> dict:
-    return yaml.safe_load(MANIFEST.read_text())["llm_downloads"]
+    return yaml.safe_load(MANIFEST.read_text())["llm_downloads_collection"]
 
 
 class Mirror:

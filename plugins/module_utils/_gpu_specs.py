@@ -30,7 +30,7 @@ class GpuSpec:
 # GeForce cards the "full specs" pages: memory interface x data rate). Prices: approximate US
 # street prices in PRICES_AS_OF, second-hand (eBay sold listings) for cards no longer sold new
 # (RTX 3090, A6000, A100), retail otherwise; they move month to month: override them with
-# your quotes (plan_cost_gpu_prices). Each key's words must all appear in the normalised name;
+# your quotes (llm_plan_costs.gpu_prices). Each key's words must all appear in the normalised name;
 # the entry with the most words wins, so "rtx 3090 ti" beats "rtx 3090".
 _TABLE = (
     # key,                  GB/s,  W,   USD

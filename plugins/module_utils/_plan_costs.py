@@ -17,7 +17,8 @@ from ansible_collections.teamllm.stack.plugins.module_utils import _gpu_specs, _
 
 HOURS_PER_YEAR = 24 * 365
 
-# Every input of the report, with its default. The plan playbook passes them as plan_cost_*.
+# Every input of the report, with its default (the one place for them). The plan playbook
+# passes the inventory's llm_plan_costs over them.
 COST_DEFAULTS = {
     "currency": "USD",
     "gpu_prices": {},  # GPU name (or table key) -> price; a number: every GPU; else the table
@@ -225,9 +226,9 @@ def figures(plan, params=None, gpus=None):
             continue
         label = f"{r['host']} GPU {r['index']} ({r['name']})"
         if r["price"] is None:
-            warnings.append(f"{label}: no price known, counted as 0; set plan_cost_gpu_prices")
+            warnings.append(f"{label}: no price known, counted as 0; set llm_plan_costs.gpu_prices")
         if r["watts"] is None:
-            warnings.append(f"{label}: no power figure known, counted as 0 W; set plan_cost_gpu_watts")
+            warnings.append(f"{label}: no power figure known, counted as 0 W; set llm_plan_costs.gpu_watts")
         if r["bandwidth_gbps"] is None:
             warnings.append(f"{label}: memory bandwidth unknown, no throughput predicted; "
                             "declare memory_bandwidth_gbps in llm_gpus_declared")

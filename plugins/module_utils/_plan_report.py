@@ -261,7 +261,7 @@ def _costs(fig, f):
         f"price at which both cost the same | {per1k or 'n/a'} |",
         "",
         "Every figure is unrounded until printed. Replace the inputs with yours "
-        "(`plan_cost_*` in playbooks/plan.yml, see docs/plan-report.md). The demand is an "
+        "(`llm_plan_costs` in the inventory, see docs/plan-report.md). The demand is an "
         "input: the API comparison does not grow with the number of instances.",
     ]
     return lines

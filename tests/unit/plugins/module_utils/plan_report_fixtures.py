@@ -1,6 +1,7 @@
 """Realistic plans for the plan-report tests: the team of issue 11 (two RTX 4090, an RTX 3090
 with an RTX A6000, an RTX 4060 Ti 16 GB) placed by _placement.plan with the real estimator and
-catalog; GPUs declared through _gpu_facts as the inventory declares them."""
+catalog, with the ports and routes of the deployment plan as model_placement returns them; GPUs
+declared through _gpu_facts as the inventory declares them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import functools
 import json
 
 from ansible_collections.teamllm.stack.plugins.module_utils import _gpu_facts, _placement
+from ansible_collections.teamllm.stack.plugins.module_utils._engines import deployment
 
 GIB = 1024**3
 
@@ -44,10 +46,17 @@ def hosts(gpus=None, extra=None):
     return out
 
 
-def plan(models, host_inputs, **kwargs):
-    """A placement of ``models`` on ``host_inputs``, through JSON as Ansible hands it over."""
-    return json.loads(json.dumps(_placement.plan(models, host_inputs, allow_partial=True,
-                                                 **kwargs)))
+def plan(models, host_inputs, gateways=("gw",), **kwargs):
+    """A placement of ``models`` on ``host_inputs`` with its deployment (every node's engines
+    listening on its address, reached by ``gateways``), through JSON as Ansible hands it over."""
+    result = _placement.plan(models, host_inputs, allow_partial=True, **kwargs)
+    downloads = {"weights": {}}
+    nodes = {name: {"binds": {"default": spec.get("address") or name}}
+             for name, spec in host_inputs.items()}
+    result.update(deployment.deployment_plan(
+        result["placement"], [{**m, "download": "weights"} for m in models], downloads,
+        nodes=nodes, gateways=gateways))
+    return json.loads(json.dumps(result))
 
 
 @functools.cache

@@ -67,23 +67,25 @@ def test_report_states_the_seed_figures_for_the_seeds_box():
     assert "pays for itself after 2.5 months" in text
 
 
-def test_routes_are_rendered_per_gateway(team):
-    routes = team.get("routes") or {}
-    assert routes
-    name, targets = sorted(routes.items())[0]
-    plan = dict(team, gateways={
-        "gw1": {"routes": routes},
-        "gpu-a": {"routes": {name: [t.replace("10.0.0.11", "127.0.0.1") for t in targets]}},
-    })
+def test_routes_are_rendered_per_gateway():
+    # the deployment plan's routes as each gateway reaches them (a gateway on gpu-a would reach
+    # gpu-a's own instances on loopback were its engines bound to a wildcard address)
+    team = F.plan(F.TEAM_MODELS, F.hosts(), gateways=("gw1",))
+    routes = team["gateways"]["gw1"]["routes"]
+    assert routes and all(routes.values())
+    plan = dict(team, gateways={"gw1": {"routes": routes}, "gpu-a": {"routes": {
+        name: [t.replace("10.0.0.11", "127.0.0.1") for t in targets]
+        for name, targets in routes.items()}}})
     text = R.markdown(plan, C.figures(plan))
     gw1 = text.index("### gw1")
     local = text.index("### gpu-a")
-    section = text[local:gw1]
-    assert f"| {name} | {', '.join(t.replace('10.0.0.11', '127.0.0.1') for t in targets)} |" in section
-    for other, hops in routes.items():
-        assert f"| {other} | {', '.join(hops)} |" in text[gw1:]
+    assert local < gw1
+    for gateway, section in (("gpu-a", text[local:gw1]), ("gw1", text[gw1:])):
+        for name, hops in plan["gateways"][gateway]["routes"].items():
+            assert f"| {name} | {', '.join(hops)} |" in section
+    assert any("127.0.0.1:" in ", ".join(h) for h in plan["gateways"]["gpu-a"]["routes"].values())
+    assert not any("127.0.0.1:" in ", ".join(h) for h in plan["gateways"]["gw1"]["routes"].values())
     assert list(R.gateways(plan)) == ["gpu-a", "gw1"]
-    assert list(R.gateways(team)) == ["all gateways"]  # a plan with only the old routes
 
 
 def test_capacity_verdict_follows_the_demand(team):
