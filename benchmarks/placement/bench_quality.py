@@ -1,14 +1,15 @@
-"""Placement quality: the MILP (HiGHS) and the greedy against the optimum, on seeded clusters
-of mixed consumer GPUs (8/12/16/24/48 GB) and model sets, with the synthetic estimator.
+"""Placement quality: the exact solver (HiGHS) and the greedy against the optimum, on seeded
+clusters of mixed consumer GPUs (8/12/16/24/48 GB) and model sets, with the synthetic
+estimator.
 
 Small instances (3-4 nodes, 7-8 models): the optimum comes from an exhaustive search
-(depth-first over every candidate placement of every model, with a bound). Medium instances
-(8 nodes, 24 models): MILP vs greedy only.
+(depth-first over every per-GPU candidate of every model, with a bound). Medium instances
+(8 nodes, 24 models): exact solver vs greedy, with the exact solver's proven bound.
 
     PYTHONPATH=.collections .venv/bin/python benchmarks/placement/bench_quality.py
 
-Scores are those of the MILP's first stage: replicas placed first, then the quality rank of
-each (its quantization, engine and GPU count, 0 = its worst candidate).
+Scores are those of the solver's first stage: replicas placed first, then the quality rank of
+each (its quantization, engine and GPU count; 0 = the worst that fits), summed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _synthetic as syn  # noqa: E402
 
 from ansible_collections.teamllm.stack.plugins.module_utils import _placement as P  # noqa: E402
+from ansible_collections.teamllm.stack.plugins.module_utils._placement import (  # noqa: E402
+    candidates as C,
+)
+from ansible_collections.teamllm.stack.plugins.module_utils._placement import needs as N  # noqa: E402
 
 
 def instance(seed, nodes, n_models):
@@ -35,134 +40,99 @@ def instance(seed, nodes, n_models):
     return hosts, models
 
 
-def setup(hosts, models):
-    devices, host_map = P.normalize_hosts(hosts, P.GIB, 4 * P.GIB)
-    requests = P.normalize_models(models, set(host_map), syn.ENGINES)
-    needs = P.Needs(syn)
-    options = [P._options_for(r, host_map, needs, syn.ENGINES) for r in requests]
-    cands = P.candidates(requests, options, host_map, devices, needs)
-    return requests, options, host_map, devices, needs, cands
+def run(hosts, models, solver, time_limit=20):
+    t = time.perf_counter()
+    result = P.plan(models, hosts, solver=solver, time_limit=time_limit, estimator=syn,
+                    allow_partial=True)
+    return result, time.perf_counter() - t
 
 
-def ranks(cands):
-    levels = {}
-    for c in cands:
-        levels.setdefault(c.req, set()).add(c.option.quality)
-    return {ri: {q: i for i, q in enumerate(sorted(qs))} for ri, qs in levels.items()}
-
-
-def score(chosen, rank):
-    return (len(chosen), sum(rank[c.req][c.option.quality] for c in chosen))
-
-
-def exhaustive(requests, devices, cands, rank):
+def exhaustive(hosts, models):
     """Best (placed, quality) by depth-first search; one replica per model here."""
-    by_req = [[c for c in cands if c.req == ri] for ri in range(len(requests))]
-    for lst in by_req:
-        lst.sort(key=lambda c: -rank[c.req][c.option.quality])
-    best_q = [max((rank[ri][c.option.quality] for c in by_req[ri]), default=0)
-              for ri in range(len(requests))]
+    devices, host_map = P.normalize_hosts(hosts, P.GIB, int(P.DEFAULT_RAM_RESERVE_GIB * P.GIB))
+    requests = P.normalize_models(models, set(host_map), syn.ENGINES)
+    cluster = C.Cluster(devices, host_map, {r.host for r in requests if r.host})
+    types = C.Types(requests, cluster, N.Needs(syn), syn.ENGINES)
+    reqs, tids, groups = types.expand(cluster)
+    by_req = [[] for _ in requests]
+    for r, t, g in zip(reqs.tolist(), tids.tolist(), groups.tolist(), strict=True):
+        by_req[r].append((int(types.rank[t]), [int(c) for c in types.claims[t]],
+                          cluster.group_devs[g]))
+    for options in by_req:
+        options.sort(key=lambda o: -o[0])
+    best_q = [max((o[0] for o in options), default=0) for options in by_req]
     free = [d.capacity for d in devices]
-    best = [(-1, -1), []]
-    chosen = []
-    nodes = [0]
+    best = [(-1, -1)]
 
     def dfs(ri, placed, quality):
-        nodes[0] += 1
         if ri == len(requests):
-            if (placed, quality) > best[0]:
-                best[0], best[1] = (placed, quality), list(chosen)
+            best[0] = max(best[0], (placed, quality))
             return
-        rest = len(requests) - ri
-        if (placed + rest, quality + sum(best_q[ri:])) <= best[0]:
+        if (placed + len(requests) - ri, quality + sum(best_q[ri:])) <= best[0]:
             return
-        for c in by_req[ri]:
-            if all(free[k] >= claim for k, claim in zip(c.devices, c.need.claims, strict=True)):
-                for k, claim in zip(c.devices, c.need.claims, strict=True):
-                    free[k] -= claim
-                chosen.append(c)
-                dfs(ri + 1, placed + 1, quality + rank[ri][c.option.quality])
-                chosen.pop()
-                for k, claim in zip(c.devices, c.need.claims, strict=True):
-                    free[k] += claim
+        for rank, claims, devs in by_req[ri]:
+            if all(free[k] >= c for k, c in zip(devs, claims, strict=False)):
+                for k, c in zip(devs, claims, strict=False):
+                    free[k] -= c
+                dfs(ri + 1, placed + 1, quality + rank)
+                for k, c in zip(devs, claims, strict=False):
+                    free[k] += c
         dfs(ri + 1, placed, quality)
 
     dfs(0, 0, 0)
-    return best[0], best[1], nodes[0]
+    return best[0], len(devices), len(reqs)
 
 
-def planned_gib(chosen):
-    return sum(sum(c.need.claims) for c in chosen) / P.GIB
+def gib(result):
+    return sum(d["planned"] for h in result["placement"].values() for d in h["devices"]) / P.GIB
 
 
-def run_small(seeds):
-    rows = []
-    for seed in seeds:
-        hosts, models = instance(seed, 3 + seed % 2, 7 + seed % 2)
-        requests, options, host_map, devices, needs, cands = setup(hosts, models)
-        rank = ranks(cands)
-        g = P.greedy(requests, options, host_map, devices, needs, "binpack")
-        t = time.perf_counter()
-        m, status = P.milp(requests, cands, host_map, devices, "binpack", 20, None)
-        milp_s = time.perf_counter() - t
-        t = time.perf_counter()
-        opt, opt_chosen, visited = exhaustive(requests, devices, cands, rank)
-        ex_s = time.perf_counter() - t
-        rows.append({"seed": seed, "gpus": len(devices), "models": len(requests),
-                     "candidates": len(cands), "greedy": score(g, rank), "milp": score(m, rank),
-                     "optimum": opt, "milp_optimal": status["optimal"], "milp_s": milp_s,
-                     "exhaustive_s": ex_s, "visited": visited,
-                     "gib": (planned_gib(g), planned_gib(m), planned_gib(opt_chosen))})
-    return rows
-
-
-def run_medium(seeds, time_limit=20):
-    rows = []
-    for seed in seeds:
-        hosts, models = instance(1000 + seed, 8, 24)
-        requests, options, host_map, devices, needs, cands = setup(hosts, models)
-        rank = ranks(cands)
-        g = P.greedy(requests, options, host_map, devices, needs, "binpack")
-        start = [cands.index(c) for c in g if c in cands]
-        t = time.perf_counter()
-        m, status = P.milp(requests, cands, host_map, devices, "binpack", time_limit, start)
-        rows.append({"seed": seed, "gpus": len(devices), "models": len(requests),
-                     "candidates": len(cands), "greedy": score(g, rank), "milp": score(m, rank),
-                     "milp_optimal": status["optimal"], "milp_s": time.perf_counter() - t,
-                     "gib": (planned_gib(g), planned_gib(m))})
-    return rows
+def score(result):
+    return result["placed"], result["quality"]
 
 
 def main():
-    small = run_small(range(30))
     print("## Small instances (optimum by exhaustive search)\n")
-    print("| seed | GPUs | models | candidates | greedy placed/quality | MILP placed/quality | "
-          "optimum placed/quality | MILP optimal | MILP s | search s | GiB greedy / MILP / opt |")
+    print("| seed | GPUs | models | candidates | greedy placed/quality | exact placed/quality | "
+          "optimum placed/quality | exact proven | exact s | search s | GiB greedy / exact |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for r in small:
-        print(f"| {r['seed']} | {r['gpus']} | {r['models']} | {r['candidates']} | "
-              f"{r['greedy'][0]}/{r['greedy'][1]} | {r['milp'][0]}/{r['milp'][1]} | "
-              f"{r['optimum'][0]}/{r['optimum'][1]} | {r['milp_optimal']} | {r['milp_s']:.2f} | "
-              f"{r['exhaustive_s']:.2f} | {r['gib'][0]:.0f} / {r['gib'][1]:.0f} / {r['gib'][2]:.0f} |")
+    small = []
+    for seed in range(30):
+        hosts, models = instance(seed, 3 + seed % 2, 7 + seed % 2)
+        g, _ = run(hosts, models, "greedy")
+        e, seconds = run(hosts, models, "auto")
+        t = time.perf_counter()
+        opt, n_gpus, n_cands = exhaustive(hosts, models)
+        search = time.perf_counter() - t
+        small.append((score(g), score(e), opt, e["optimal"], seconds))
+        print(f"| {seed} | {n_gpus} | {len(models)} | {n_cands} | {g['placed']}/{g['quality']} | "
+              f"{e['placed']}/{e['quality']} | {opt[0]}/{opt[1]} | {e['optimal']} | "
+              f"{seconds:.2f} | {search:.2f} | {gib(g):.0f} / {gib(e):.0f} |")
     n = len(small)
-    print(f"\nMILP = optimum (placed and quality): {sum(r['milp'] == r['optimum'] for r in small)}/{n}; "
-          f"greedy = optimum: {sum(r['greedy'] == r['optimum'] for r in small)}/{n}; "
-          f"greedy placed fewer: {sum(r['greedy'][0] < r['optimum'][0] for r in small)}/{n}; "
-          f"replicas placed: greedy {sum(r['greedy'][0] for r in small)}, "
-          f"MILP {sum(r['milp'][0] for r in small)}, optimum {sum(r['optimum'][0] for r in small)}; "
-          f"median MILP {statistics.median(r['milp_s'] for r in small):.2f} s\n")
-    medium = run_medium(range(10))
-    print("## Medium instances (8 nodes, 24 models; MILP 20 s limit, greedy warm start)\n")
-    print("| seed | GPUs | candidates | greedy placed/quality | MILP placed/quality | MILP optimal | "
-          "MILP s | GiB greedy / MILP |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in medium:
-        print(f"| {r['seed']} | {r['gpus']} | {r['candidates']} | {r['greedy'][0]}/{r['greedy'][1]} | "
-              f"{r['milp'][0]}/{r['milp'][1]} | {r['milp_optimal']} | {r['milp_s']:.2f} | "
-              f"{r['gib'][0]:.0f} / {r['gib'][1]:.0f} |")
-    print(f"\nreplicas placed: greedy {sum(r['greedy'][0] for r in medium)}, "
-          f"MILP {sum(r['milp'][0] for r in medium)}; MILP better on "
-          f"{sum(r['milp'] > r['greedy'] for r in medium)}/{len(medium)}")
+    print(f"\nexact = optimum (placed and quality): {sum(s[1] == s[2] for s in small)}/{n}; "
+          f"proven optimal: {sum(s[3] for s in small)}/{n}; "
+          f"greedy = optimum: {sum(s[0] == s[2] for s in small)}/{n}; "
+          f"greedy placed fewer: {sum(s[0][0] < s[2][0] for s in small)}/{n}; replicas placed: "
+          f"greedy {sum(s[0][0] for s in small)}, exact {sum(s[1][0] for s in small)}, "
+          f"optimum {sum(s[2][0] for s in small)}; median exact "
+          f"{statistics.median(s[4] for s in small):.2f} s\n")
+    print("## Medium instances (8 nodes, 24 models; exact solver 20 s limit)\n")
+    print("| seed | GPUs | candidates | greedy placed/quality | exact placed/quality | bound "
+          "(replicas) | gap | exact proven | exact s | solver |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    medium = []
+    for seed in range(10):
+        hosts, models = instance(1000 + seed, 8, 24)
+        g, _ = run(hosts, models, "greedy")
+        e, seconds = run(hosts, models, "auto", 20)
+        gpus = sum(len(h["gpus"]["gpus"]) for h in hosts.values())
+        medium.append((score(g), score(e)))
+        print(f"| {seed} | {gpus} | {e['candidates']} | {g['placed']}/{g['quality']} | "
+              f"{e['placed']}/{e['quality']} | {e['bound']} | {e['gap']:.1%} | {e['optimal']} | "
+              f"{seconds:.2f} | {e['solver']} |")
+    print(f"\nreplicas placed: greedy {sum(m[0][0] for m in medium)}, exact "
+          f"{sum(m[1][0] for m in medium)}; exact better on "
+          f"{sum(m[1] > m[0] for m in medium)}/{len(medium)}")
 
 
 if __name__ == "__main__":

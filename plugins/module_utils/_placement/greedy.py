@@ -2,9 +2,10 @@
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 """The greedy packing: one replica at a time, each on the best group that fits.
 
-``binpack`` takes, for each option in turn (best first), the group on a host already in use,
-then with the least memory left (best fit); ``spread`` the group on a host without a replica
-of the model, then with the lowest load after placing it (worst fit). Replicas of one model
+``binpack`` takes, for each option in turn (best first), the group with the least memory
+left (best fit), on a host already in use when several leave as little; ``spread`` the group
+on a host without a replica of the model, then with the lowest load after placing it (worst
+fit). Replicas of one model
 use distinct GPUs. Each try is one numpy pass over the groups of one shape.
 
 :func:`greedy` places the models biggest first (pinned ones before), as GPUStack does; the
@@ -14,9 +15,6 @@ class relaxation hands :func:`pack` its own order and preferred types instead.
 from __future__ import annotations
 
 import numpy as np
-
-_BIG = 1 << 52  # above any sum of free bytes: "host already used" outweighs best fit
-
 
 class State:
     """Free memory per device, hosts in use, and each request's devices and hosts."""
@@ -70,7 +68,7 @@ def _pick(state, types, t, policy, excluding):
         return None
     hosts = cluster.group_host[cluster.shape_groups[s]]
     if policy == "binpack":
-        key = (~state.host_used[hosts]).astype(np.float64) * _BIG + slack.sum(axis=1)
+        key = slack.sum(axis=1) * 2.0 + ~state.host_used[hosts]
     else:
         load = (1.0 - slack / cluster.capacity[devs].clip(min=1)).max(axis=1)
         key = state.avoid[hosts] * 2.0 + load

@@ -44,6 +44,12 @@ class Report:
     def left(self):
         return self.deadline - self.margin - time.monotonic()
 
+    def gap_text(self, chosen):
+        meta = self.meta(chosen)
+        if meta["gap"]:
+            return f"gap {meta['bound'] - len(chosen)} of {meta['bound']} replicas ({meta['gap']:.2%})"
+        return f"quality gap {meta['quality_gap'] or 0:.2%}"
+
     def meta(self, chosen):
         placed, quality, score = self.types.score(chosen)
         weight = self.types.weight
@@ -156,14 +162,15 @@ def _stage1(report, types, cluster, policy, max_candidates, highspy, threads):
                            0.7 * report.left())
     if outcome.bound is not None:
         report.bound = min(report.bound, int(outcome.bound + 1e-6 * abs(outcome.bound) + 1e-3))
-    if plan is not None and types.score(plan)[2] >= score:
+    # HiGHS's plan is taken when better, or equal and proven (not the warm start handed back)
+    if plan is not None and (types.score(plan)[2] > score or (
+            outcome.optimal and types.score(plan)[2] >= score)):
         best, score = plan, types.score(plan)[2]
         report.best, report.source = plan, "milp"
     report.bound = max(report.bound, score)
     report.stage1_proven = outcome.optimal or score >= report.bound
-    gap = (report.bound - score) / report.bound if report.bound else 0.0
     report.stages.append(f"stage 1: {outcome.status}" + ("" if report.stage1_proven else
-                                                         f", gap {gap:.2%}"))
+                                                         f", {report.gap_text(best)}"))
     if report.source != "milp":
         report.reasons.append(f"HiGHS's MILP ({outcome.status}) found nothing better than "
                               f"the {report.source} plan")
@@ -216,8 +223,8 @@ def _stage2(report, types, cluster, policy, max_candidates, highspy, threads):
     outcome, plan = _timed(report, _milp.stage, report.solver, problem, start, report.left(),
                            score)
     if plan is not None and types.score(plan)[2] >= score and (
-            start is None or problem.packing_value(outcome.values)
-            >= problem.packing_value(start) - 1e-9):
+            start is None or outcome.optimal or problem.packing_value(outcome.values)
+            > problem.packing_value(start) + 1e-9):
         report.best, report.source = plan, "milp"
         value = problem.packing_value(outcome.values)
     else:
