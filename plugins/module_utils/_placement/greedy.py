@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+
 class State:
     """Free memory per device, hosts in use, and each request's devices and hosts."""
 
