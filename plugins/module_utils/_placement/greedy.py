@@ -145,12 +145,15 @@ def pack(types, cluster, policy, items):
     return chosen, state
 
 
-def upgrade(types, cluster, policy, chosen, state):
-    """Move placed replicas to a better option where one fits now (quality only grows)."""
+def upgrade(types, cluster, policy, chosen, state, targets=None):
+    """Move placed replicas to a better option where one fits now (quality only grows),
+    trying ``targets[request]`` (type ids) first."""
     result = list(chosen)
+    targets = targets or {}
     for i, (r, t, group) in enumerate(result):
-        better = [ids for option, ids in types.by_option[types.of_request[r]]
-                  if option.quality > types.quality[t]]
+        better = [[x] for x in targets.get(r, ()) if types.quality[x] > types.quality[t]] + [
+            ids for option, ids in types.by_option[types.of_request[r]]
+            if option.quality > types.quality[t]]
         if not better:
             continue
         state.give_back(r, types.claims[t], group)

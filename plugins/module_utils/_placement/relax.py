@@ -108,12 +108,12 @@ def solve(solver, types, cluster, seconds):
 
 
 def guided_items(types, y):
-    """Per replica (request, tries), count first: the replicas the LP places, biggest first,
+    """(items, targets). Items: per replica (request, tries), count first: the replicas the LP places, biggest first,
     each on the shape the LP chose with its smallest type there, then its smallest types on
     other shapes; then those the LP leaves out, smallest first. The LP saturates memory with
     better types where it can; packing those exactly is what fails, so quality is left to
-    the upgrade pass."""
-    guided, rest = [], []
+    the upgrade pass, which tries the LP's types first (``targets``: request -> type ids)."""
+    guided, rest, targets = [], [], {}
     by_volume, volume, shape = {}, types.volume.tolist(), types.shape.tolist()
     for p, members in enumerate(types.members):
         ids = sorted((t for _, ts in types.by_option[p] for t in ts),
@@ -134,6 +134,7 @@ def guided_items(types, y):
                 if queue:
                     t = queue.pop()
                     guided.append((r, volume[t], tries_on[shape[t]]))
+                    targets.setdefault(r, []).append(t)
                 elif ids:
                     rest.append(r)
     pinned = [types.requests[r].host is not None for r in range(len(types.requests))]
@@ -141,4 +142,17 @@ def guided_items(types, y):
     smallest = {r: volume[by_volume[types.of_request[r]][0]] for r in set(rest)}
     rest.sort(key=lambda r: (not pinned[r], smallest[r], r))
     return ([(r, tries) for r, _, tries in guided]
-            + [(r, [[t] for t in by_volume[types.of_request[r]]]) for r in rest])
+            + [(r, [[t] for t in by_volume[types.of_request[r]]]) for r in rest]), targets
+
+
+def smallest_first_items(types):
+    """Per replica (request, tries): requests by their smallest type, smallest first, each
+    trying its types smallest first: the most replicas a greedy packs, before upgrades."""
+    volume = types.volume.tolist()
+    items = []
+    for r in sorted((r for r in range(len(types.requests)) if types.of(r)),
+                    key=lambda r: (types.requests[r].host is None,
+                                   min(volume[t] for t in types.of(r)), r)):
+        tries = [[t] for t in sorted(types.of(r), key=lambda t: (volume[t], t))]
+        items.extend((r, tries) for _ in range(types.requests[r].replicas))
+    return items

@@ -131,15 +131,19 @@ def _stage1(report, types, cluster, policy, max_candidates, highspy, threads):
         report.bound = min(report.bound, bound)
         report.stages.append(f"relaxation: {status}, bound {report.bound // types.weight} "
                              "replicas")
-        items = _relax.guided_items(types, y)
-        guided, state = _greedy.pack(types, cluster, policy, items)
-        guided = _greedy.upgrade(types, cluster, policy, guided, state)
-        if types.score(guided)[2] > score:
-            best, score = guided, types.score(guided)[2]
-            report.best, report.source = best, "lp-guided"
+        # two packings, each then upgraded: the LP's (its types tried first when upgrading)
+        # and smallest first; the better one is kept
+        for source, (items, targets) in (
+                ("lp-guided", _relax.guided_items(types, y)),
+                ("smallest-first", (_relax.smallest_first_items(types), None))):
+            packed, state = _greedy.pack(types, cluster, policy, items)
+            packed = _greedy.upgrade(types, cluster, policy, packed, state, targets)
+            if types.score(packed)[2] > score:
+                best, score = packed, types.score(packed)[2]
+                report.best, report.source = best, source
     if score >= report.bound:
         report.stage1_proven = True
-        who = "the greedy" if report.source == "greedy" else "the LP-guided packing"
+        who = f"the {report.source} packing"
         report.stages.append(f"stage 1: optimal ({who} reached the bound)")
         report.reasons.append(f"{who}'s plan reached the class relaxation's bound")
         return best

@@ -92,7 +92,7 @@ def test_guided_items_put_what_the_lp_places_first_biggest_first():
     models = [{"name": n, "quantizations": ["Q4_K_M"]} for n in sizes]
     _, cluster, types = build(models, {"a": {"gpus": gpus(24)}}, fake=Fake(sizes))
     _, y = lp_bound(types, cluster)
-    items = R.guided_items(types, y)
+    items, _ = R.guided_items(types, y)
     names = [types.requests[r].model for r, _ in items]
     placed = [types.requests[types.members[types.profile[t]][0]].model
               for t in range(len(y)) if y[t] > 0.5]

@@ -71,8 +71,9 @@ def test_a_milp_stopped_by_its_time_limit_reports_the_gap(monkeypatch):
         return H.Outcome(False, "Time limit reached", start, 1e9, None, None), problem.chosen(start)
 
     monkeypatch.setattr(M, "stage", stopped)
-    # the greedy places one of two; the guided packing is kept away: only the MILP may help
-    monkeypatch.setattr(P._solve._relax, "guided_items", lambda types, y: [])
+    # the greedy places one of two; the other packings are kept away: only the MILP may help
+    monkeypatch.setattr(P._solve._relax, "guided_items", lambda types, y: ([], {}))
+    monkeypatch.setattr(P._solve._relax, "smallest_first_items", lambda types: [])
     result = plan(MODELS, HOSTS)
     assert not result["optimal"] and result["solver"] == "greedy"
     assert "stage 1: Time limit reached, gap 1 of 2 replicas (50.00%)" in result["solver_status"]
