@@ -31,6 +31,7 @@ class State:
         self.mine = {}  # request -> device keys its replicas use
         self.mask = np.zeros(len(cluster.devices), dtype=bool)
         self.avoid = np.zeros(len(cluster.host_names), dtype=bool)
+        self.allowed = None  # hosts a replica may go to (None: all)
 
     def take(self, r, claims, group):
         devs = self.cluster.group_devs[group]
@@ -68,6 +69,10 @@ def _pick(state, types, t, policy, excluding):
     if not ok.any():
         return None
     hosts = cluster.group_host[cluster.shape_groups[s]]
+    if state.allowed is not None:
+        ok &= state.allowed[hosts]
+        if not ok.any():
+            return None
     if policy == "binpack":
         key = slack.sum(axis=1) * 2.0 + ~state.host_used[hosts]
     else:
@@ -162,4 +167,30 @@ def upgrade(types, cluster, policy, chosen, state, targets=None):
             state.take(r, types.claims[t], group)
         else:
             result[i] = got
+    return result
+
+
+def repack(types, cluster, chosen):
+    """binpack, host by host: the same replicas at the same quality, biggest first, each on
+    the tightest group of the hosts opened so far; a host is opened (largest first) only
+    when none of them has room. None when a replica finds no room at all."""
+    state = State(cluster)
+    state.allowed = np.zeros(len(cluster.host_names), dtype=bool)
+    size = np.zeros(len(cluster.host_names), dtype=np.int64)
+    np.add.at(size, cluster.dev_host, cluster.capacity)
+    closed = sorted(range(len(cluster.host_names)), key=lambda h: (-size[h], h))
+    closed.reverse()
+    same = {}  # (profile, quality) -> type ids: the same option on any shape
+    for t in range(len(types.profile)):
+        same.setdefault((int(types.profile[t]), int(types.quality[t])), []).append(t)
+    result = []
+    for r, t, _ in sorted(chosen, key=lambda c: (-int(types.volume[c[1]]), c[0], c[1])):
+        tries = [same[(int(types.profile[t]), int(types.quality[t]))]]
+        got = place(state, types, r, tries, "binpack")
+        while got is None and closed:
+            state.allowed[closed.pop()] = True
+            got = place(state, types, r, tries, "binpack")
+        if got is None:
+            return None
+        result.append(got)
     return result

@@ -63,12 +63,12 @@ def build(types, cluster):
     n_c = len(cluster.class_keys)
     count = cluster.class_count.astype(np.float64)
     cap = cluster.class_capacity.astype(np.float64)
-    first = model.rows(-np.inf, cap * count / GIB)  # memory rows in GiB
+    first = model.rows(-np.inf, cap * count / GIB, name="memory")  # memory rows in GiB
     for j in range(width):
         on = classes[:, j] >= 0
         model.add(cols[on], first + classes[on, j], types.claims[on, j] / GIB)
     for k in _LARGE_LEVELS:
-        first = model.rows(-np.inf, k * count)
+        first = model.rows(-np.inf, k * count, name=f"large{k}")
         for j in range(width):
             on = classes[:, j] >= 0
             large = on & (types.claims[:, j] > np.where(on, cap[classes[:, j]], 0) / (k + 1))
@@ -105,6 +105,55 @@ def solve(solver, types, cluster, seconds):
         return None, None, outcome.status
     value = outcome.objective
     return math.floor(value + 1e-6 * max(1.0, abs(value)) + 1e-3), outcome.values, outcome.status
+
+
+def packing_value(types, cluster, chosen):
+    """binpack's objective for a plan: hosts used x (most devices on a host + 1) + devices
+    used (the MILP's stage 2 minimises the same)."""
+    devices = {k for _, _, g in chosen for k in cluster.group_devs[g]}
+    hosts = {int(cluster.dev_host[k]) for k in devices}
+    return len(hosts) * _host_weight(cluster) + len(devices)
+
+
+def _host_weight(cluster):
+    return max((len(h.devices) for h in cluster.hosts.values()), default=1) + 1
+
+
+def packing_bound(solver, types, cluster, score, seconds):
+    """A lower bound on binpack's objective over every plan scoring at least ``score``:
+    the relaxation's rows with devices used per class (``u_c``, memory and large items
+    scaled by it) and hosts used per class of identical hosts (``v_h``). None if unsolved."""
+    model = build(types, cluster)
+    n_t, n_c = len(types.profile), len(cluster.class_keys)
+    model.cost[0] = np.zeros(n_t)  # the y_t cost nothing here: they only keep the score
+    row = model.rows(score - 0.5, np.inf, count=1)
+    model.add(np.arange(n_t), np.full(n_t, row), types.weight + types.rank)
+    count = cluster.class_count.astype(np.float64)
+    u = model.columns(np.ones(n_c), 0.0, count, integral=False)
+    # the memory and large-item rows of build() become "<= capacity x u_c", "<= k x u_c"
+    for name, scale in (("memory", cluster.class_capacity / GIB),
+                        *((f"large{k}", np.full(n_c, float(k))) for k in _LARGE_LEVELS)):
+        model.set_upper(name, 0.0)
+        first = model.named[name][1]
+        model.add(u + np.arange(n_c), first + np.arange(n_c), -scale)
+    host_classes = {}
+    for name in cluster.host_names:
+        key = tuple(sorted(int(cluster.dev_class[k]) for k in cluster.hosts[name].devices))
+        if key:
+            host_classes.setdefault(key, []).append(name)
+    keys = sorted(host_classes)
+    v = model.columns(np.full(len(keys), float(_host_weight(cluster))), 0.0,
+                      [len(host_classes[k]) for k in keys], integral=False)
+    first = model.rows(-np.inf, 0.0, count=n_c)  # u_c <= devices of class c on used hosts
+    model.add(u + np.arange(n_c), first + np.arange(n_c), 1.0)
+    for j, key in enumerate(keys):
+        classes, per_host = np.unique(key, return_counts=True)
+        model.add(np.full(len(classes), v + j), first + classes, -per_host.astype(np.float64))
+    model.load(solver, maximize=False)
+    outcome = solver.run(seconds)
+    if not outcome.optimal or outcome.objective is None:
+        return None
+    return math.ceil(outcome.objective - 1e-6 * max(1.0, abs(outcome.objective)) - 1e-3)
 
 
 def guided_items(types, y):

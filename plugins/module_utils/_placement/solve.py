@@ -40,9 +40,15 @@ class Report:
         self.packing_proven = False
         self.packing_gap = None
         self.solver_seconds = 0.0
+        self.best = []
+        self.repacked = False  # binpack's stage 2 repacked the plan host by host
+        self.problem = self.solver = None  # the per-GPU MILP, when stage 1 built it
 
     def left(self):
         return self.deadline - self.margin - time.monotonic()
+
+    def plan_by(self):
+        return self.source + ("+repack" if self.repacked and self.source != "milp" else "")
 
     def gap_text(self, chosen):
         meta = self.meta(chosen)
@@ -63,7 +69,7 @@ class Report:
                 quality_gap = round((quality_bound - quality) / quality_bound, 6) \
                     if quality_bound else 0.0
         return {
-            "solver": "highs" if self.source == "milp" else self.source,
+            "solver": "highs" if self.source == "milp" else self.plan_by(),
             "solver_status": "; ".join(self.stages),
             "optimal": bool(self.stage1_proven and self.packing_proven),
             "fallback_reason": "; ".join(self.reasons) if self.source != "milp" else None,
@@ -117,12 +123,13 @@ def _stage1(report, types, cluster, policy, max_candidates, highspy, threads):
                              "at its best option)")
         report.reasons.append("the greedy's plan reached the bound (every replica at its "
                               "best option)")
-        return best
+        return
     if highspy is None:
         report.stages.append("stage 1: not solved (highspy is not installed)")
-        return best
+        return
     if report.left() < _MIN_RUN:
-        return _out_of_time(report, "the class relaxation", best)
+        _out_of_time(report, "the class relaxation")
+        return
     solver = _highs.Solver(highspy, threads)
     bound, y, status = _timed(report, _relax.solve, solver, types, cluster, report.left())
     if bound is None:
@@ -146,7 +153,7 @@ def _stage1(report, types, cluster, policy, max_candidates, highspy, threads):
         who = f"the {report.source} packing"
         report.stages.append(f"stage 1: optimal ({who} reached the bound)")
         report.reasons.append(f"{who}'s plan reached the class relaxation's bound")
-        return best
+        return
     count = types.count()
     if count > max_candidates:
         report.stages.append(f"stage 1: MILP not built ({count} candidate placements > "
@@ -154,9 +161,10 @@ def _stage1(report, types, cluster, policy, max_candidates, highspy, threads):
         report.reasons.append(f"{count} candidate placements are more than max_candidates "
                               f"({max_candidates}) for the per-GPU MILP: the plan is the "
                               f"{report.source}'s, within the gap to the class bound")
-        return best
+        return
     if report.left() < _MIN_RUN:
-        return _out_of_time(report, "the MILP", best)
+        _out_of_time(report, "the MILP")
+        return
     problem = _milp.Problem(types, cluster, policy)
     solver = _highs.Solver(highspy, threads, options=(("mip_rel_gap", 0.0),
                                                         ("mip_abs_gap", 0.5)))
@@ -178,13 +186,11 @@ def _stage1(report, types, cluster, policy, max_candidates, highspy, threads):
     if report.source != "milp":
         report.reasons.append(f"HiGHS's MILP ({outcome.status}) found nothing better than "
                               f"the {report.source} plan")
-    return best
 
 
-def _out_of_time(report, what, best):
+def _out_of_time(report, what):
     report.stages.append(f"stopped: no time left for {what}")
     report.reasons.append(f"time limit: no time left for {what}")
-    return best
 
 
 def _stage2(report, types, cluster, policy, max_candidates, highspy, threads):
@@ -197,7 +203,13 @@ def _stage2(report, types, cluster, policy, max_candidates, highspy, threads):
         report.stages.append(f"{label}: not solved (highspy is not installed)")
         return
     score = types.score(best)[2]
-    problem = getattr(report, "problem", None)
+    if policy == "binpack" and report.source != "milp":
+        repacked = _greedy.repack(types, cluster, best)
+        if repacked is not None and (_relax.packing_value(types, cluster, repacked)
+                                     < _relax.packing_value(types, cluster, best)):
+            report.best = best = repacked
+            report.repacked = True
+    problem = report.problem
     if problem is None:
         # every replica at its best type: only best-rank types can keep the score
         trivial = score >= _relax.trivial_bound(types)
@@ -208,20 +220,19 @@ def _stage2(report, types, cluster, policy, max_candidates, highspy, threads):
             mask = types.rank == [top[int(p)] for p in types.profile]
         count = types.count(mask)
         if count > max_candidates:
-            report.stages.append(f"{label}: heuristic, MILP not built ({count} candidate "
-                                 f"placements > max_candidates {max_candidates})")
-            report.reasons.append(f"the packing is the {report.source}'s: {count} candidate "
-                                  f"placements are more than max_candidates ({max_candidates})")
+            _packing_heuristic(report, types, cluster, policy, highspy, threads,
+                               f"{count} candidate placements > max_candidates "
+                               f"{max_candidates}")
             return
         if report.left() < _MIN_RUN:
-            _out_of_time(report, f"{label}", best)
+            _out_of_time(report, label)
             return
         problem = _milp.Problem(types, cluster, policy, mask)
         report.solver = _highs.Solver(highspy, threads, options=(("mip_rel_gap", 0.0),
                                                                    ("mip_abs_gap", 0.5)))
         problem.model.load(report.solver)
     if report.left() < _MIN_RUN:
-        _out_of_time(report, f"{label}", best)
+        _out_of_time(report, label)
         return
     start = problem.values(best)
     outcome, plan = _timed(report, _milp.stage, report.solver, problem, start, report.left(),
@@ -240,4 +251,28 @@ def _stage2(report, types, cluster, policy, max_candidates, highspy, threads):
         "" if outcome.optimal or report.packing_gap is None else
         f", gap {report.packing_gap:.2%}"))
     if report.source != "milp":
-        report.reasons.append(f"HiGHS's packing stage ({outcome.status}) found nothing better")
+        report.reasons.append(f"HiGHS's packing stage ({outcome.status}) found nothing better "
+                              f"than the {report.plan_by()} packing")
+
+
+def _packing_heuristic(report, types, cluster, policy, highspy, threads, why):
+    """Stage 2 without the MILP: the plan's own packing, measured against the class
+    relaxation's lower bound (binpack; spread has none)."""
+    label = f"stage 2 ({policy})"
+    text = f"{label}: the {report.plan_by()} packing, MILP not built ({why})"
+    report.reasons.append(f"the packing is the {report.plan_by()}'s ({why})")
+    if policy != "binpack" or report.left() < _MIN_RUN:
+        report.stages.append(text + ("" if policy == "binpack" else ", no bound for spread"))
+        return
+    value = _relax.packing_value(types, cluster, report.best)
+    solver = _highs.Solver(highspy, threads)
+    bound = _timed(report, _relax.packing_bound, solver, types, cluster,
+                   types.score(report.best)[2], report.left())
+    if bound is None:
+        report.stages.append(text + ", no bound")
+        return
+    report.packing_gap = round(max(0, value - bound) / value, 6) if value else 0.0
+    report.packing_proven = value <= bound
+    report.stages.append(text + (", optimal (it reached the class bound)" if
+                                 report.packing_proven else
+                                 f", gap {report.packing_gap:.2%} to the class bound"))

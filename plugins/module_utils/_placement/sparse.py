@@ -14,6 +14,7 @@ class Model:
         self.cost, self.lower, self.upper, self.integral = [], [], [], []
         self.row_lower, self.row_upper = [], []
         self.entries = []  # (columns, rows, values) arrays
+        self.named = {}  # block name -> (position among the blocks, first row, rows)
         self.n_col = 0
         self.n_row = 0
 
@@ -28,14 +29,21 @@ class Model:
         self.n_col += n
         return first
 
-    def rows(self, lower, upper, count=None):
-        """Add rows (bounds as arrays or scalars with ``count``); return their first index."""
+    def rows(self, lower, upper, count=None, name=None):
+        """Add rows (bounds as arrays or scalars with ``count``); return their first index.
+        A ``name`` keeps the block's place so its upper bounds can be changed later."""
         first = self.n_row
         n = count if count is not None else len(np.atleast_1d(upper))
+        if name is not None:
+            self.named[name] = (len(self.row_upper), first, n)
         self.row_lower.append(np.broadcast_to(np.asarray(lower, dtype=np.float64), (n,)))
         self.row_upper.append(np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,)))
         self.n_row += n
         return first
+
+    def set_upper(self, name, upper):
+        position, _, n = self.named[name]
+        self.row_upper[position] = np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,))
 
     def add(self, cols, rows, values):
         cols = np.asarray(cols, dtype=np.int64)

@@ -113,3 +113,36 @@ def test_sparse_model_sums_duplicates_and_is_column_wise():
     assert dense.tolist() == [[3.0, 0.0, 0.0], [0.0, 0.0, 5.0]]
     assert start.tolist() == [0, 1, 1, 2]  # the explicit zero is dropped
     assert row_upper.tolist() == [4.0, 5.0] and integral.tolist() == [1, 1, 1]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_packing_bound_never_exceeds_a_proven_optimal_packing(seed):
+    rng = random.Random(100 + seed)
+    hosts = {f"h{i}": {"gpus": gpus(*rng.choices([12, 16, 24], k=rng.randint(1, 3)))}
+             for i in range(4)}
+    models = [{"name": rng.choice(["m32", "ctx"]), "alias": f"x{i}",
+               "quantizations": ["Q8_0", "Q4_K_M"], "replicas": rng.randint(1, 2)}
+              for i in range(5)]
+    _, cluster, types = build(models, hosts, reserve=1)
+    result = P.plan(models, hosts, estimator=Fake(), reserve_gib=1, allow_partial=True)
+    assert result["optimal"]
+    used = [(h, d["index"]) for h, spec in result["placement"].items() for d in spec["devices"]
+            if d["instances"]]
+    value = len({h for h, _ in used}) * R._host_weight(cluster) + len(used)
+    score = result["placed"] * types.weight + result["quality"]
+    bound = R.packing_bound(H.Solver(H.load()), types, cluster, score, 10)
+    assert bound is not None and bound <= value
+
+
+def test_repack_keeps_every_replica_and_its_quality_on_fewer_hosts():
+    from ansible_collections.teamllm.stack.plugins.module_utils._placement import greedy as G
+
+    models = [{"name": "m32", "alias": f"x{i}", "quantizations": ["Q4_K_M"]} for i in range(4)]
+    hosts = {"a": {"gpus": gpus(8)}, "b": {"gpus": gpus(8)}, "c": {"gpus": gpus(24)}}
+    _, cluster, types = build(models, hosts)
+    spread = G.greedy(types, cluster, "spread")
+    repacked = G.repack(types, cluster, spread)
+    assert sorted((r, types.quality[t]) for r, t, _ in repacked) == sorted(
+        (r, types.quality[t]) for r, t, _ in spread)
+    assert R.packing_value(types, cluster, repacked) < R.packing_value(types, cluster, spread)
+    assert {cluster.devices[cluster.group_devs[g][0]].host for _, _, g in repacked} == {"c"}

@@ -58,12 +58,33 @@ def test_no_time_left_is_a_time_limit_not_a_silent_greedy():
 
 
 def test_over_max_candidates_the_relaxation_still_bounds_the_plan():
+    # no MILP at all: the LP-guided packing lowers both models to fit, reaching the class
+    # bound; one host and one GPU reach the packing bound too, so both stages are proven
     result = plan(MODELS, HOSTS, max_candidates=0)
-    assert result["solver"] in ("greedy", "lp-guided") and not result["optimal"]
-    assert "max_candidates (0)" in result["fallback_reason"]
+    assert result["solver"] == "lp-guided" and result["optimal"]
+    assert "max_candidates 0" in result["fallback_reason"]
     assert "relaxation: Optimal" in result["solver_status"]
-    assert result["bound"] == 2 and result["placed"] == 2  # the guided packing lowers both
-    assert result["gap"] == 0.0
+    assert "optimal (it reached the class bound)" in result["solver_status"]
+    assert result["bound"] == 2 and result["placed"] == 2 and result["gap"] == 0.0
+    assert result["packing_gap"] == 0.0
+
+
+def test_a_packing_short_of_its_bound_is_not_called_optimal():
+    # three 10 GiB models, hosts of one 24 GiB GPU: two hosts (objective 2 x 2 + 2 = 6) is
+    # the best, but the LP bound only proves 5 (1.5 hosts and GPUs: at most two models
+    # above a third of a GPU on one)
+    models = [{"name": "s10", "alias": f"x{i}", "quantizations": ["Q4_K_M"]} for i in range(3)]
+    hosts = {f"h{i}": {"gpus": gpus(24)} for i in range(3)}
+    result = P.plan(models, hosts, estimator=Fake({"s10": 10}), reserve_gib=0,
+                    max_candidates=0)
+    assert len([h for h, spec in result["placement"].items() if spec["instances"]]) == 2
+    assert not result["optimal"] and result["gap"] == 0.0
+    assert result["packing_gap"] == pytest.approx(1 / 6, abs=1e-6)
+    assert "gap 16.67% to the class bound" in result["solver_status"]
+    assert "max_candidates 0" in result["fallback_reason"]
+    # with the MILP allowed, HiGHS proves the same packing optimal
+    exact = P.plan(models, hosts, estimator=Fake({"s10": 10}), reserve_gib=0)
+    assert exact["optimal"] and exact["placement"] == result["placement"]
 
 
 def test_a_milp_stopped_by_its_time_limit_reports_the_gap(monkeypatch):
