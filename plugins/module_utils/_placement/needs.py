@@ -92,7 +92,9 @@ class Needs:
     def need(self, req, option, totals):
         """Bytes ``option`` of ``req`` takes on each device of a group whose devices have
         ``totals`` bytes (in group order); None if the estimator refuses it."""
-        key = (req.model, req.context, req.parallel, req.options, option, totals)
+        # only vLLM's need depends on the GPUs' memory (its fraction of each)
+        key = (req.model, req.context, req.parallel, req.options, option,
+               totals if option.engine in TENSOR_PARALLEL_ENGINES else len(totals))
         if key not in self._needs:
             self._needs[key] = self._need(req, option, totals)
         return self._needs[key]

@@ -168,8 +168,7 @@ def guided_items(types, y):
         ids = sorted((t for _, ts in types.by_option[p] for t in ts),
                      key=lambda t: (volume[t], t))
         by_volume[p] = ids
-        tries_on = {s: [[i] for i in ids if shape[i] == s] + [[i] for i in ids if shape[i] != s]
-                    for s in {shape[i] for i in ids}}
+        tries_on = {}  # the LP's shape first, each type alone, smallest first
         values = {t: float(y[t]) for t in ids if y[t] > 1e-6}
         counts = {t: math.floor(v + 1e-6) for t, v in values.items()}
         extra = round(sum(values.values())) - sum(counts.values())
@@ -182,6 +181,9 @@ def guided_items(types, y):
             for _ in range(types.requests[r].replicas):
                 if queue:
                     t = queue.pop()
+                    if shape[t] not in tries_on:
+                        tries_on[shape[t]] = sorted(([i] for i in ids), key=lambda i: (
+                            shape[i[0]] != shape[t], volume[i[0]], i[0]))
                     guided.append((r, volume[t], tries_on[shape[t]]))
                     targets.setdefault(r, []).append(t)
                 elif ids:
@@ -198,10 +200,11 @@ def smallest_first_items(types):
     """Per replica (request, tries): requests by their smallest type, smallest first, each
     trying its types smallest first: the most replicas a greedy packs, before upgrades."""
     volume = types.volume.tolist()
+    tries = [[[t] for t in sorted((t for _, ts in by for t in ts), key=lambda t: (volume[t], t))]
+             for by in types.by_option]
     items = []
-    for r in sorted((r for r in range(len(types.requests)) if types.of(r)),
+    for r in sorted((r for r in range(len(types.requests)) if tries[types.of_request[r]]),
                     key=lambda r: (types.requests[r].host is None,
-                                   min(volume[t] for t in types.of(r)), r)):
-        tries = [[t] for t in sorted(types.of(r), key=lambda t: (volume[t], t))]
-        items.extend((r, tries) for _ in range(types.requests[r].replicas))
+                                   volume[tries[types.of_request[r]][0][0]], r)):
+        items.extend((r, tries[types.of_request[r]]) for _ in range(types.requests[r].replicas))
     return items

@@ -140,9 +140,13 @@ def _stage1(report, types, cluster, policy, max_candidates, highspy, threads):
                              "replicas")
         # two packings, each then upgraded: the LP's (its types tried first when upgrading)
         # and smallest first; the better one is kept
-        for source, (items, targets) in (
-                ("lp-guided", _relax.guided_items(types, y)),
-                ("smallest-first", (_relax.smallest_first_items(types), None))):
+        for source, make in (("lp-guided", lambda: _relax.guided_items(types, y)),
+                             ("smallest-first", lambda: (_relax.smallest_first_items(types),
+                                                         None))):
+            if report.left() < _MIN_RUN:
+                _out_of_time(report, f"the {source} packing")
+                break
+            items, targets = make()
             packed, state = _greedy.pack(types, cluster, policy, items)
             packed = _greedy.upgrade(types, cluster, policy, packed, state, targets)
             if types.score(packed)[2] > score:
@@ -203,7 +207,7 @@ def _stage2(report, types, cluster, policy, max_candidates, highspy, threads):
         report.stages.append(f"{label}: not solved (highspy is not installed)")
         return
     score = types.score(best)[2]
-    if policy == "binpack" and report.source != "milp":
+    if policy == "binpack" and report.source != "milp" and report.left() >= _MIN_RUN:
         repacked = _greedy.repack(types, cluster, best)
         if repacked is not None and (_relax.packing_value(types, cluster, repacked)
                                      < _relax.packing_value(types, cluster, best)):
