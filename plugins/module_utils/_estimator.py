@@ -27,6 +27,7 @@ import math
 import os
 from dataclasses import dataclass, field
 
+from ansible_collections.teamllm.stack.plugins.module_utils import _engines
 from ansible_collections.teamllm.stack.plugins.module_utils._catalog import (
     GGUF_QUANTS,
     VLLM_QUANTS,
@@ -44,8 +45,9 @@ from ansible_collections.teamllm.stack.plugins.module_utils._gguf_reader import 
     type_nbytes,
 )
 
-ENGINES = ("llama_cpp", "ollama", "vllm", "localai")
-GGUF_ENGINES = ("llama_cpp", "ollama", "localai")  # share the GGUF math
+# The engines it estimates: the engine registry's; those serving GGUF files share the GGUF math.
+ENGINES = _engines.NAMES
+GGUF_ENGINES = _engines.names(gguf=True)
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB

@@ -9,6 +9,8 @@ from __future__ import annotations
 import difflib
 import re
 
+from ansible_collections.teamllm.stack.plugins.module_utils._engines import NAMES as _ENGINE_NAMES
+
 # Characters of a key as the gateway accepts it in `Authorization: Bearer <key>`.
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9._~+/=-]{32,512}$")
 _PLACEHOLDERS = re.compile(
@@ -17,7 +19,8 @@ _PLACEHOLDERS = re.compile(
     re.IGNORECASE,
 )
 _STRING_BOOLEANS = {"yes", "no", "true", "false", "on", "off", "y", "n", "1", "0"}
-ENGINES = ("llama_cpp", "ollama", "vllm", "localai", "any")
+# The engines a model may name: the engine registry's, or "any".
+ENGINES = (*_ENGINE_NAMES, "any")
 
 
 def api_key_problem(key: object) -> str:

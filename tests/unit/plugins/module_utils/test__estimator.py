@@ -281,7 +281,7 @@ def test_errors_name_the_model_and_the_fix(kwargs, message):
 
 
 def test_engines():
-    assert ENGINES == ("llama_cpp", "ollama", "vllm", "localai")
+    assert set(ENGINES) == {"llama_cpp", "ollama", "vllm", "localai"}
     a = estimate("mistral-7b", "ollama", "Q4_K_M", 4096)
     b = estimate("mistral-7b", "localai", "Q4_K_M", 4096)
     assert a.per_gpu_bytes == b.per_gpu_bytes
