@@ -87,6 +87,10 @@ def gib(result):
     return sum(d["planned"] for h in result["placement"].values() for d in h["devices"]) / P.GIB
 
 
+def pct(value):
+    return "-" if value is None else f"{value:.1%}"
+
+
 def score(result):
     return result["placed"], result["quality"]
 
@@ -118,8 +122,8 @@ def main():
           f"{statistics.median(s[4] for s in small):.2f} s\n")
     print("## Medium instances (8 nodes, 24 models; exact solver 20 s limit)\n")
     print("| seed | GPUs | candidates | greedy placed/quality | exact placed/quality | bound "
-          "(replicas) | gap | exact proven | exact s | solver |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "(replicas) | gap | quality gap | packing gap | exact proven | exact s | solver |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     medium = []
     for seed in range(10):
         hosts, models = instance(1000 + seed, 8, 24)
@@ -128,7 +132,8 @@ def main():
         gpus = sum(len(h["gpus"]["gpus"]) for h in hosts.values())
         medium.append((score(g), score(e)))
         print(f"| {seed} | {gpus} | {e['candidates']} | {g['placed']}/{g['quality']} | "
-              f"{e['placed']}/{e['quality']} | {e['bound']} | {e['gap']:.1%} | {e['optimal']} | "
+              f"{e['placed']}/{e['quality']} | {e['bound']} | {e['gap']:.1%} | "
+              f"{pct(e['quality_gap'])} | {pct(e['packing_gap'])} | {e['optimal']} | "
               f"{seconds:.2f} | {e['solver']} |")
     print(f"\nreplicas placed: greedy {sum(m[0][0] for m in medium)}, exact "
           f"{sum(m[1][0] for m in medium)}; exact better on "
