@@ -12,7 +12,10 @@ plan that reaches it is optimal. It has a column per type, not per GPU, so it st
 thousands of GPUs.
 
 The LP's solution then orders a packing (:func:`guided_items`): the replicas it places, on
-the types it chose, biggest first; those it leaves out last, smallest first.
+the shapes it chose, biggest first; those it leaves out last, smallest first
+(:func:`smallest_first_items` is the same without the LP). For binpack's stage 2, the same
+rows with devices and hosts used per class bound the packing from below
+(:func:`packing_bound`).
 """
 
 from __future__ import annotations
@@ -157,11 +160,12 @@ def packing_bound(solver, types, cluster, score, seconds):
 
 
 def guided_items(types, y):
-    """(items, targets). Items: per replica (request, tries), count first: the replicas the LP places, biggest first,
-    each on the shape the LP chose with its smallest type there, then its smallest types on
-    other shapes; then those the LP leaves out, smallest first. The LP saturates memory with
-    better types where it can; packing those exactly is what fails, so quality is left to
-    the upgrade pass, which tries the LP's types first (``targets``: request -> type ids)."""
+    """(items, targets). Items: per replica (request, tries), count first: the replicas the
+    LP places, biggest first, each on the shape the LP chose with its smallest type there,
+    then its smallest types on other shapes; then those the LP leaves out, smallest first.
+    The LP saturates memory with better types where it can; packing those exactly is what
+    fails, so quality is left to the upgrade pass, which tries the LP's types first
+    (``targets``: request -> type ids)."""
     guided, rest, targets = [], [], {}
     by_volume, volume, shape = {}, types.volume.tolist(), types.shape.tolist()
     for p, members in enumerate(types.members):

@@ -4,12 +4,16 @@
 
 1. **Bound**: every replica at its best type (trivial); when the greedy's plan falls short of
    it, the class relaxation (:mod:`relax`) gives a tighter one.
-2. When the plan still falls short: the packing the relaxation suggests, then (up to
-   ``max_candidates`` per-GPU candidates) the per-GPU MILP's stage 1 from the best plan so far.
-3. Stage 2 (packing) by the MILP, on the candidates that can keep the stage-1 score.
+2. When the plan still falls short: two packings from the relaxation (LP-guided, smallest
+   first), then (up to ``max_candidates`` per-GPU candidates) the per-GPU MILP's stage 1 from
+   the best plan so far; HiGHS's dual bound tightens the bound.
+3. Stage 2 (packing), once stage 1 is proven: binpack repacks host by host; then the MILP on
+   the candidates that can keep the stage-1 score, or beyond ``max_candidates`` the packing
+   measured against the relaxation's lower bound.
 
-A plan is ``optimal`` only when its score reaches the bound and HiGHS proved stage 2. Every
-step runs against one deadline (``time_limit`` from the start of ``plan``).
+A plan is ``optimal`` only when its score reaches the bound and stage 2 is proven. Every step
+runs against one deadline (``time_limit`` from the start of ``plan``); any HiGHS failure
+(:class:`highs.SolverError`) ends the solve with the best plan so far and HiGHS's words.
 """
 
 from __future__ import annotations
@@ -47,6 +51,16 @@ class Report:
     def left(self):
         return self.deadline - self.margin - time.monotonic()
 
+    def top_ranks(self):
+        """Each replica's best rank, highest first."""
+        types = self.types
+        ranks = []
+        for r, req in enumerate(types.requests):
+            ids = types.of(r)
+            if ids:
+                ranks += [int(types.rank[ids].max())] * req.replicas
+        return sorted(ranks, reverse=True)
+
     def plan_by(self):
         return self.source + ("+repack" if self.repacked and self.source != "milp" else "")
 
@@ -64,6 +78,8 @@ class Report:
             # score = replicas x weight + quality ranks, and quality < weight: the bound
             # caps the replicas, and the quality of a plan placing that many
             bound, quality_bound = divmod(max(self.bound, score), weight)
+            # nor can `bound` replicas beat the best rank of each of the `bound` best ones
+            quality_bound = max(quality, min(quality_bound, sum(self.top_ranks()[:bound])))
             gap = round((bound - placed) / bound, 6) if bound else 0.0
             if placed == bound:
                 quality_gap = round((quality_bound - quality) / quality_bound, 6) \
