@@ -30,7 +30,9 @@ ARGUMENT_SPEC = {
 MIB = 1024 * 1024
 # Keys of the placement result returned as they are (besides placement and unplaced).
 SUMMARY_KEYS = ("solver", "solver_status", "optimal", "fallback_reason", "policy", "seconds",
-                "candidates", "bound", "gap")
+                "candidates", "bound", "gap", "quality", "quality_bound", "quality_gap",
+                "packing_gap", "placed", "wanted", "estimates", "greedy_seconds",
+                "solver_seconds", "explain_seconds")
 
 
 def host_inputs(hostvars, hosts):

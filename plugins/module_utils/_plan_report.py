@@ -75,7 +75,8 @@ def _summary(plan, fig, f):
     lines = [f"- Solver **{plan.get('solver', '?')}** ({plan.get('solver_status', '?')}; "
              f"{proven}), policy **{plan.get('policy', '?')}**."]
     if plan.get("fallback_reason"):
-        lines.append(f"- Greedy plan used because: {plan['fallback_reason']}.")
+        lines.append(f"- The plan is the {plan.get('solver', 'greedy')} one, not the exact "
+                     f"solver's, because: {plan['fallback_reason']}.")
     n_inst = len(fig["instances"])
     lines.append(f"- {n_inst} instance(s) on {fig['hosts']} host(s) and {fig['gpus']} GPU(s), "
                  f"{fig['busy_gpus']} of them in use.")

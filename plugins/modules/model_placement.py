@@ -228,27 +228,46 @@ unplaced:
   type: list
   elements: dict
 solver:
-  description: V(highs) or V(greedy), whichever produced the plan.
+  description:
+    - What produced the plan - V(highs) (the exact MILP), V(greedy), V(lp-guided) or
+      V(smallest-first) (packings guided by the LP relaxation, for large problems), with
+      C(+repack) when binpack repacked it host by host.
   returned: when the models were read
   type: str
 solver_status:
-  description: HiGHS's status per stage (places and quality; packing), or V(heuristic).
+  description: HiGHS's status per stage (relaxation, replicas and quality, packing), or what the heuristic proved.
   returned: when the models were read
   type: str
 optimal:
-  description: Whether the plan is proven optimal.
+  description: Whether the plan is proven optimal (replicas and quality, and the packing).
   returned: when the models were read
   type: bool
 fallback_reason:
-  description: Why the greedy's plan is used, or null.
+  description: Why the plan is not the exact solver's (including when the heuristic's plan was proven optimal), or null.
   returned: when the models were read
   type: str
+bound:
+  description: The most replicas any plan can place (the LP relaxation's proven bound).
+  returned: when the models were read
+  type: int
+gap:
+  description: Share of the bound's replicas the plan does not place (0 when it places the bound).
+  returned: when the models were read
+  type: float
+quality_gap:
+  description: When every replica the bound allows is placed, how far the plan's quantization and engine choices are from their bound.
+  returned: when the models were read
+  type: float
+packing_gap:
+  description: Binpack beyond the exact solver - how many more GPUs and hosts the plan uses than its lower bound.
+  returned: when the models were read
+  type: float
 policy:
   description: The policy used.
   returned: when the models were read
   type: str
 seconds:
-  description: Time the placement took.
+  description: Time the placement took (also C(greedy_seconds), C(solver_seconds), C(explain_seconds)).
   returned: when the models were read
   type: float
 candidates:

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from ansible_collections.teamllm.stack.plugins.module_utils import _engines
 from ansible_collections.teamllm.stack.plugins.module_utils._placement import (
     candidates as _candidates,
 )
@@ -29,7 +30,7 @@ REPLAN_LIMIT = 60  # up to this many replicas in all, suggestions are also check
 EXPLAIN_BUDGET = 3.0  # seconds for suggestions; models left get the shortfall only
 GGUF_LADDER = ("F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K")
 VLLM_LADDER = ("BF16", "FP16", "FP8", "AWQ", "GPTQ")
-GGUF_ENGINES = frozenset({"llama_cpp", "ollama", "localai"})
+GGUF_ENGINES = frozenset(_engines.names(gguf=True))
 
 
 class Context:

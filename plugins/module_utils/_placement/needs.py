@@ -13,14 +13,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-# Engines tried, in this order of preference, for a model whose engine is "any". LocalAI is
-# only placed when asked for by name.
-ANY_ENGINES = ("vllm", "llama_cpp", "ollama")
-ENGINE_RANK = ("vllm", "llama_cpp", "ollama", "localai")
-# Engines whose multi-GPU mode is tensor parallelism: the GPU count must divide the attention
-# heads and the vocabulary. llama.cpp, Ollama and LocalAI split by layers and take any count.
-TENSOR_PARALLEL_ENGINES = frozenset({"vllm"})
-CPU_ENGINE = "llama_cpp"
+from ansible_collections.teamllm.stack.plugins.module_utils import _engines
+
+# What the placement needs to know of the engines comes from the engine registry:
+# the engines in its order of preference; those tried, in that order, for a model whose engine
+# is "any" (LocalAI only when asked for by name);
+ENGINE_RANK = _engines.NAMES
+ANY_ENGINES = _engines.names(any=True)
+# those whose multi-GPU mode is tensor parallelism (the GPU count must divide the attention
+# heads and the vocabulary; the others split by layers and take any count);
+TENSOR_PARALLEL_ENGINES = frozenset(_engines.names(tensor_parallel=True))
+# those that serve from the RAM of a CPU-only host.
+CPU_ENGINES = frozenset(_engines.names(cpu=True))
 MAX_GROUP = 16  # most GPUs one instance may span
 _GPU_BONUS = 10**7  # any GPU option beats any RAM option
 
@@ -137,7 +141,7 @@ def options(req, kinds, n_max, needs, engines):
                         # fewer GPUs is better at the same quantization and engine
                         quality = _GPU_BONUS + base * (MAX_GROUP + 1) + MAX_GROUP - size
                         result.append(Option(quality, engine, quant, size, "gpu"))
-            if "cpu" in kinds and engine == CPU_ENGINE:
+            if "cpu" in kinds and engine in CPU_ENGINES:
                 result.append(Option(base * (MAX_GROUP + 1), engine, quant, 1, "cpu"))
     result.sort(key=lambda o: (-o.quality, o.size, o.engine, o.quantization))
     return result
