@@ -145,7 +145,7 @@ facts = {
     "sm_clock_mhz_now": get(C.nvmlDeviceGetClockInfo, h, C.NVML_CLOCK_SM),
     "app_mem_clock_mhz": get(C.nvmlDeviceGetApplicationsClock, h, C.NVML_CLOCK_MEM),
     "app_sm_clock_mhz": get(C.nvmlDeviceGetApplicationsClock, h, C.NVML_CLOCK_SM),
-    "power_limit_w": get(lambda: C.nvmlDeviceGetEnforcedPowerManagementLimit(h) / 1000),
+    "power_limit_w": get(lambda: C.nvmlDeviceGetEnforcedPowerLimit(h) / 1000),
     "pcie_gen_max": get(C.nvmlDeviceGetMaxPcieLinkGeneration, h),
     "pcie_width_max": get(C.nvmlDeviceGetMaxPcieLinkWidth, h),
     "ecc": get(lambda: C.nvmlDeviceGetEccMode(h)[0]),
