@@ -172,12 +172,17 @@ class Mirror:
     def __init__(self, root: Path):
         self.root = root
         self.sums_file = root / "SHA256SUMS"
-        self.sums: dict[str, str] = {}
+        self.sums = self._read_sums()
+        self._put: dict[str, str] = {}  # what this build wrote
+
+    def _read_sums(self) -> dict[str, str]:
+        sums = {}
         if self.sums_file.exists():
             for line in self.sums_file.read_text().splitlines():
                 digest, _, name = line.partition("  ")
                 if name:
-                    self.sums[name] = digest
+                    sums[name] = digest
+        return sums
 
     def fresh(self, rel: str, key: str) -> bool:
         """True when the artifact exists, matches SHA256SUMS and was built from `key`."""
@@ -197,7 +202,7 @@ class Mirror:
         shutil.copyfile(src, tmp)
         os.replace(tmp, dest)
         digest = sha256_file(dest)
-        self.sums[rel] = digest
+        self._put[rel] = digest
         stamp = self.root / ".keys" / (rel.replace("/", "__") + ".key")
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(key + "\n")
@@ -205,17 +210,13 @@ class Mirror:
         return digest
 
     def write_sums(self) -> None:
-        """Merge this build's entries into SHA256SUMS under a lock, so that builds running at
-        the same time (several steps, several shells) never drop each other's entries."""
+        """Merge the entries this build wrote into SHA256SUMS under a lock, so that builds
+        running at the same time (several steps, several shells) never drop, nor put back an
+        older version of, each other's entries."""
         with open(self.root / ".sums.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            merged = {}
-            if self.sums_file.exists():
-                for line in self.sums_file.read_text().splitlines():
-                    digest, _, name = line.partition("  ")
-                    if name:
-                        merged[name] = digest
-            merged.update(self.sums)
+            merged = self._read_sums()
+            merged.update(self._put)
             self.sums = merged
             text = "".join(f"{d}  {n}\n" for n, d in sorted(merged.items()))
             tmp = self.sums_file.with_name(self.sums_file.name + ".tmp")
