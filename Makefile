@@ -1,5 +1,6 @@
 # teamllm.stack: the two commands a new user needs, and the pieces they are made of.
-#   make lab    bring up the built-in lab, converge site.yml, print a real completion
+#   make lab    bring up the built-in lab, converge site.yml, print a real completion and
+#               Open WebUI's address and login
 #   make test   run every test (lint, unit, collection build, molecule scenarios)
 SHELL := /bin/bash
 VENV := .venv
@@ -14,6 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 venv: $(VENV)/.requirements-stamp collection-link
 
 $(VENV)/.requirements-stamp: requirements.txt
+	@echo "[make] installing the pinned tooling into $(VENV) (about a minute the first time)"
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	cp requirements.txt $@
