@@ -118,7 +118,7 @@ def parse_show_parameters(text):
         line = line.strip()
         if not line:
             continue
-        key, _, raw = line.partition(" ")
+        key, _sep, raw = line.partition(" ")
         raw = raw.strip()
         if raw.startswith('"'):
             try:
