@@ -1,6 +1,6 @@
 # teamllm.stack: the two commands a new user needs, and the pieces they are made of.
 #   make lab    bring up the built-in lab, converge site.yml, print a real completion
-#   make test   run every test (lint, unit, collection build, molecule scenarios)
+#   make test   run every test (lint, unit, collection build, ecosystem checks, molecule)
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,7 +9,7 @@ export TEAMLLM_CACHE ?= $(HOME)/.cache/teamllm
 export TEAMLLM_MIRROR ?= $(TEAMLLM_CACHE)/mirror
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: lab lab-down test lint unit build molecule venv collection-link
+.PHONY: lab lab-down test lint unit build ecosystem molecule venv collection-link
 
 venv: $(VENV)/.requirements-stamp collection-link
 
@@ -40,6 +40,9 @@ unit: venv
 
 build: venv
 	bash tests/run.sh build
+
+ecosystem: venv
+	bash tests/run.sh ecosystem
 
 molecule: venv
 	bash tests/run.sh molecule
