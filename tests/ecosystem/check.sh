@@ -63,8 +63,11 @@ done
 ansible-galaxy collection install --offline --no-deps --force -p "$work/collections" "$tarball" >/dev/null ||
   exit 1
 # The whole service runs by name from the installed collection.
-(cd "$work" && ansible-playbook -i localhost, --syntax-check teamllm.stack.site >/dev/null) ||
+if ! (cd "$work" && ansible-playbook -i localhost, --syntax-check teamllm.stack.site \
+  >"$work/syntax.log" 2>&1); then
+  cat "$work/syntax.log"
   fail "tarball" "ansible-playbook teamllm.stack.site --syntax-check"
+fi
 
 step "1/4 galaxy-importer $(pip show galaxy-importer 2>/dev/null | sed -n 's/^Version: //p')"
 # (in $work: it writes importer_result.json into the current directory)
