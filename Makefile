@@ -1,7 +1,7 @@
 # teamllm.stack: the two commands a new user needs, and the pieces they are made of.
 #   make lab    bring up the built-in lab, converge site.yml, print a real completion and
 #               Open WebUI's address and login
-#   make test   run every test (lint, unit, collection build, molecule scenarios)
+#   make test   run every test (lint, unit, collection build, ecosystem checks, molecule)
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,7 +10,7 @@ export TEAMLLM_CACHE ?= $(HOME)/.cache/teamllm
 export TEAMLLM_MIRROR ?= $(TEAMLLM_CACHE)/mirror
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: lab lab-down test lint unit build molecule venv collection-link
+.PHONY: lab lab-down test lint unit build ecosystem molecule venv collection-link
 
 venv: $(VENV)/.requirements-stamp collection-link
 
@@ -42,6 +42,9 @@ unit: venv
 
 build: venv
 	bash tests/run.sh build
+
+ecosystem: venv
+	bash tests/run.sh ecosystem
 
 molecule: venv
 	bash tests/run.sh molecule
