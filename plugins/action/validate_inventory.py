@@ -15,7 +15,6 @@ import yaml
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.teamllm.stack.plugins.module_utils._inventory import (
-    REQUIRED_GROUPS,
     duplicate_keys,
     host_problems,
     merge_hosts,
@@ -106,7 +105,7 @@ class ActionModule(ActionBase):
         hostvars = task_vars["hostvars"]
         groups = task_vars.get("groups", {})
         hosts = args.get("hosts") or task_vars.get("ansible_play_hosts_all", [])
-        required = args.get("required_groups", list(REQUIRED_GROUPS))
+        required = args.get("required_groups") or []
         problems = []
         for host in sorted(hosts):
             host_groups = tuple(g for g, members in groups.items() if host in (members or []))
