@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from ansible_collections.teamllm.stack.plugins.module_utils._downloads import (
     DownloadError,
@@ -124,9 +127,6 @@ def test_entry_problems(entry, needed, expected):
 
 
 def test_the_collections_own_manifest_is_well_formed():
-    import yaml
-    from pathlib import Path
-
     path = Path(__file__).resolve().parents[4] / "roles" / "_common" / "defaults" / "main" / "downloads.yml"
     manifest = yaml.safe_load(path.read_text())["llm_downloads_collection"]
     for name, entry in manifest.items():
