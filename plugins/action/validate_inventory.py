@@ -15,7 +15,6 @@ import yaml
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.teamllm.stack.plugins.module_utils._inventory import (
-    duplicate_keys,
     host_problems,
     merge_hosts,
     validate_groups,
@@ -25,6 +24,7 @@ _ROLES = os.path.join(os.path.dirname(__file__), "..", "..", "roles")
 _MANIFEST = os.path.join(_ROLES, "_common", "defaults", "main", "downloads.yml")
 _YAML_NAMES = (".yml", ".yaml", ".json", "")
 _MAX_BYTES = 5 * 1024 * 1024
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def known_variables(roles_dir: str = _ROLES) -> tuple[dict, tuple[str, ...]]:
@@ -68,6 +68,31 @@ def inventory_files(sources, playbook_dir: str | None = None) -> list[str]:
             files += [os.path.join(root, n) for n in sorted(names)
                       if os.path.splitext(n)[1] in _YAML_NAMES and not n.startswith(".")]
     return sorted(set(os.path.realpath(f) for f in files))
+
+
+def duplicate_keys(text: str) -> list[tuple[int, str]]:
+    """(line, key) of each key given twice in one mapping of the YAML ``text``. The document is
+    composed, not constructed: no value is read, and tags such as !vault need no constructor.
+    Text that is not YAML gives [] (Ansible reports it itself)."""
+    try:
+        documents = list(yaml.compose_all(text, Loader=_SafeLoader))
+    except yaml.YAMLError:
+        return []
+    found: list[tuple[int, str]] = []
+    stack = [d for d in documents if d is not None]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if key.value in seen:
+                        found.append((key.start_mark.line + 1, key.value))
+                    seen.add(key.value)
+                stack += [key, value]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+    return sorted(found)
 
 
 def duplicate_key_problems(paths) -> list[str]:

@@ -6,7 +6,7 @@ Unknown or misspelled variables; types and choices against the roles' argument s
 Ansible's own ``ArgumentSpecValidator``); ranges, sizes and times (``RANGES``, ``PATTERNS``:
 argument specs have no minimum or maximum); groups; API clients and keys (``_api_keys``);
 the download manifest and the mirror URL (``_downloads``); ``llm_models`` (the placement's own
-input checks). Every message names the host, the variable and the fix; no message quotes a
+input checks); Open WebUI's client and first administrator. Every message names the host, the variable and the fix; no message quotes a
 secret. Private to the collection; needs ansible-core's ``module_utils`` only.
 
 Why a strict type table runs before ``ArgumentSpecValidator``: the validator converts what a
@@ -25,7 +25,6 @@ import difflib
 import ipaddress
 import re
 
-import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.teamllm.stack.plugins.module_utils import _downloads
@@ -155,7 +154,6 @@ ADDRESSES = {
     "vllm_bind_address": ("an IP address of the node", False),
     "open_webui_bind_address": ("an IP address of the node", False),
 }
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Keys of an engine of its own (the gateway presents them to the backend).
 ENGINE_KEYS = ("vllm_api_key", "localai_api_key")
 
@@ -326,6 +324,30 @@ def _client_problems(host_vars: dict, host_groups: tuple[str, ...]) -> list[str]
     return errors
 
 
+def _webui_problems(host_vars: dict, host_groups: tuple[str, ...]) -> list[str]:
+    """Open WebUI's first administrator and its own gateway client, on hosts of the group webui."""
+    if "webui" not in host_groups:
+        return []
+    errors = []
+    email = host_vars.get("open_webui_admin_email", "")
+    if not is_template(email) and not re.fullmatch(r"[^@\s]+@[^@\s]+", str(email or "")):
+        errors.append(f"open_webui_admin_email is {email!r}; set the e-mail address of Open WebUI's "
+                      "first administrator")
+    password = host_vars.get("open_webui_admin_password", "")
+    if not is_template(password) and (not isinstance(password, str) or len(password) < 12):
+        errors.append("open_webui_admin_password is missing or shorter than 12 characters (not "
+                      "shown): set the first administrator's password and keep it in a vault")
+    client = host_vars.get("open_webui_api_client", "open-webui")
+    clients = host_vars.get("llm_api_clients") or []
+    if host_vars.get("open_webui_api_key") is None and isinstance(clients, list) \
+            and not is_template(client) and not is_template(clients) \
+            and client not in [c.get("name") for c in clients if isinstance(c, dict)]:
+        errors.append(f"llm_api_clients has no client named {client!r} (open_webui_api_client), "
+                      f"Open WebUI's own key at the gateway: add {{name: {client}, key: <key>}} "
+                      f"({GENERATE})")
+    return errors
+
+
 def _model_problems(models: object, manifest: dict | None, own: dict, all_hosts) -> list[str]:
     """Unknown engines; what the placement refuses of its input (run here, before any host is
     contacted); downloads that name no entry, or an entry whose sha256 is not recorded (the
@@ -404,6 +426,7 @@ def host_problems(host_vars: dict, known: dict, prefixes: tuple[str, ...], *,
     """
     errors = _variable_problems(host_vars, known, prefixes)
     errors += _client_problems(host_vars, tuple(groups))
+    errors += _webui_problems(host_vars, tuple(groups))
     download_errors, manifest = _download_problems(host_vars, collection_downloads)
     errors += download_errors
     models = host_vars.get("llm_models")
@@ -444,28 +467,3 @@ def merge_hosts(problems: list[tuple[str, str]], checked=()) -> list[str]:
         else:
             lines.append(f"hosts {', '.join(hosts)}: {text}")
     return lines
-
-
-def duplicate_keys(text: str) -> list[tuple[int, str]]:
-    """(line, key) of each key given twice in one mapping of the YAML ``text``. The document is
-    composed, not constructed: no value is read, and tags such as !vault need no constructor.
-    Text that is not YAML gives [] (Ansible reports it itself)."""
-    try:
-        documents = list(yaml.compose_all(text, Loader=_SafeLoader))
-    except yaml.YAMLError:
-        return []
-    found: list[tuple[int, str]] = []
-    stack = [d for d in documents if d is not None]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, yaml.MappingNode):
-            seen = set()
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
-                    if key.value in seen:
-                        found.append((key.start_mark.line + 1, key.value))
-                    seen.add(key.value)
-                stack += [key, value]
-        elif isinstance(node, yaml.SequenceNode):
-            stack += node.value
-    return sorted(found)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ansible_collections.teamllm.stack.plugins.action.validate_inventory import (
     collection_downloads,
     duplicate_key_problems,
+    duplicate_keys,
     inventory_files,
 )
 
@@ -42,3 +43,10 @@ def test_duplicate_keys_name_file_and_line_never_the_value(tmp_path):
 
 def test_collection_downloads_are_read_from_the_role_defaults():
     assert "teamllm_tiny_gguf" in collection_downloads()
+
+
+def test_duplicate_keys_are_found_without_reading_values():
+    text = ("llm_api_clients:\n  - name: alice\n    key: !vault |\n      $ANSIBLE_VAULT;1.1\n"
+            "    key: second\nother: {a: 1, a: 2}\n<<: {}\n")
+    assert duplicate_keys(text) == [(5, "key"), (6, "a")]
+    assert duplicate_keys("[all]\nnode1\n") == [] and duplicate_keys("a: [") == []

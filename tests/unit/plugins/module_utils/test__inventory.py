@@ -15,7 +15,6 @@ from ansible_collections.teamllm.stack.plugins.module_utils._inventory import (
     ADDRESSES,
     PATTERNS,
     RANGES,
-    duplicate_keys,
     host_problems,
     merge_hosts,
     validate_groups,
@@ -160,6 +159,23 @@ def test_gateway_without_clients_is_refused_even_when_the_variable_is_absent():
     assert error.startswith("gateway_clients[0] (a): the key contains whitespace")
 
 
+def test_open_webui_needs_its_administrator_and_its_own_client():
+    clients = [{"name": "alice", "key": GOOD}]
+    errors = problems({"llm_api_clients": clients, "open_webui_admin_password": "Zz9-short"},
+                      groups=("webui",))
+    assert errors == [
+        "open_webui_admin_email is ''; set the e-mail address of Open WebUI's first administrator",
+        "open_webui_admin_password is missing or shorter than 12 characters (not shown): set the "
+        "first administrator's password and keep it in a vault",
+        "llm_api_clients has no client named 'open-webui' (open_webui_api_client), Open WebUI's own "
+        "key at the gateway: add {name: open-webui, key: <key>} (generate one with `openssl rand "
+        "-base64 48` and keep it in a vault)"]
+    good = {"llm_api_clients": [*clients, {"name": "ui", "key": OTHER}], "open_webui_api_client": "ui",
+            "open_webui_admin_email": "admin@example.org", "open_webui_admin_password": "Zz9-long-enough"}
+    assert problems(good, groups=("webui",)) == []
+    assert problems({}, groups=("llm_nodes",)) == []
+
+
 def test_engine_and_backend_keys_are_checked_without_quoting_them():
     weak = "ab" * 20
     errors = problems({"vllm_api_key": weak, "localai_api_key": GOOD,
@@ -242,20 +258,16 @@ def test_a_group_variable_is_reported_once():
     assert merge_hosts([("a", "x"), ("b", "x")], ("a", "b", "c")) == ["hosts a, b: x"]
 
 
-def test_duplicate_keys_are_found_without_reading_values():
-    text = ("llm_api_clients:\n  - name: alice\n    key: !vault |\n      $ANSIBLE_VAULT;1.1\n"
-            "    key: second\nother: {a: 1, a: 2}\n<<: {}\n")
-    assert duplicate_keys(text) == [(5, "key"), (6, "a")]
-    assert duplicate_keys("[all]\nnode1\n") == [] and duplicate_keys("a: [") == []
-
-
 def test_the_lab_inventory_is_valid(tmp_path):
     repo = Path(__file__).resolve().parents[4]
-    main = yaml.safe_load((repo / "inventories" / "lab" / "group_vars" / "all" / "main.yml").read_text())
-    host_vars = {k: v for k, v in main.items() if "{{" not in str(v)}
+    group_vars = {}
+    for path in sorted((repo / "inventories" / "lab" / "group_vars" / "all").glob("*.yml")):
+        group_vars.update(yaml.safe_load(path.read_text()))
+    host_vars = {k: v for k, v in group_vars.items() if "{{" not in str(v)}
     host_vars["llm_artifacts_dir"] = str(tmp_path)
+    host_vars["open_webui_admin_password"] = "from-a-file-in-the-cache"
     host_vars["llm_api_clients"] = [{"name": "lab-admin", "key": GOOD}, {"name": "lab-webui", "key": OTHER}]
     collection = yaml.safe_load((repo / "roles" / "_common" / "defaults" / "main" / "downloads.yml")
                                 .read_text())["llm_downloads_collection"]
-    assert host_problems(host_vars, KNOWN, PREFIXES, groups=("gateway", "llm_nodes"),
+    assert host_problems(host_vars, KNOWN, PREFIXES, groups=("gateway", "llm_nodes", "webui"),
                          collection_downloads=collection, all_hosts=("lab-node1",)) == []
