@@ -44,8 +44,9 @@ _STRING_BOOLEANS = {"yes", "no", "true", "false", "on", "off", "y", "n", "1", "0
 # The engines a model may name: the engine registry's, or "any".
 ENGINES = (*_ENGINE_NAMES, "any")
 REQUIRED_GROUPS = ("gateway", "llm_nodes")
-# Variables holding secrets besides those whose spec says no_log: their values are never quoted.
-_SECRET_NAME = re.compile(r"(^|_)(key|keys|password|secret|token)$")
+# Variables holding secrets (or lists of them) besides those whose spec says no_log: their
+# values are never quoted.
+_SECRET_NAME = re.compile(r"(^|_)(key|keys|password|secret|token|clients)$")
 
 _WORDS = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string",
           "path": "a path (a string)", "list": "a list", "dict": "a dict"}
