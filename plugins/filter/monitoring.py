@@ -32,7 +32,23 @@ def gpu_plan(host_vars):
     return _monitoring.gpu_plan(host_vars)
 
 
+def without_alerts(rules, names):
+    try:
+        return _monitoring.without_alerts(rules, names)
+    except _monitoring.MonitoringError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
+def alertmanager_config(receivers, smtp=None, group_wait="30s", group_interval="5m", repeat_interval="4h"):
+    try:
+        return _monitoring.alertmanager_config(receivers, smtp, group_wait=group_wait,
+                                               group_interval=group_interval, repeat_interval=repeat_interval)
+    except _monitoring.MonitoringError as exc:
+        raise AnsibleFilterError("cannot route the alerts:\n- " + "\n- ".join(exc.problems)) from exc
+
+
 class FilterModule:
     def filters(self):
         return {"scrape_configs": scrape_configs, "exporter_bind": exporter_bind,
-                "gpu_plan": gpu_plan}
+                "gpu_plan": gpu_plan, "without_alerts": without_alerts,
+                "alertmanager_config": alertmanager_config}

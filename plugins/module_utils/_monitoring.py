@@ -17,6 +17,8 @@ loopback.
 - :func:`exporter_bind`: the address a host's exporters listen on.
 - :func:`gpu_plan`: per systemd unit of a GPU node, the placement's memory estimate per GPU
   (the GPU exporter's "plan against reality" input).
+- :func:`without_alerts`: a rule file's groups less the alerts the inventory disables.
+- :func:`alertmanager_config`: Alertmanager's configuration from the inventory's receivers.
 
 Pure Python; private to the collection.
 """
@@ -295,3 +297,102 @@ def gpu_plan(hv):
                        "model": ",".join(sorted(entry["models"])),
                        "gpus": [entry["gpus"][i] for i in sorted(entry["gpus"])]})
     return result
+
+
+def without_alerts(rules, names):
+    """The rule file ``rules`` ({groups: [{name, rules}]}) without the alerts named in
+    ``names``; a group left empty is dropped. Raises :class:`MonitoringError` naming any name
+    that is not an alert of ``rules``."""
+    names = set(names or [])
+    groups = (rules or {}).get("groups") or []
+    known = {r.get("alert") for g in groups for r in g.get("rules") or []}
+    unknown = sorted(names - known)
+    if unknown:
+        raise MonitoringError([f"prometheus_alerts_disabled names alerts the collection does not have: "
+                               f"{', '.join(unknown)} (its alerts: {', '.join(sorted(a for a in known if a))})"])
+    result = []
+    for group in groups:
+        kept = [r for r in group.get("rules") or [] if r.get("alert") not in names]
+        if kept:
+            result.append({**group, "rules": kept})
+    return {"groups": result}
+
+
+SEVERITIES = ("critical", "warning", "info")
+# A more severe alert silences its milder twin while both fire.
+INHIBIT_RULES = [
+    {"source_matchers": ["alertname=GatewayCertificateExpiringCritical"],
+     "target_matchers": ["alertname=GatewayCertificateExpiring"], "equal": ["host"]},
+    {"source_matchers": ["alertname=EngineDown"], "target_matchers": ["alertname=EngineMetricsDown"],
+     "equal": ["host", "instance_id"]},
+    {"source_matchers": ["alertname=SystemdUnitFailed"],
+     "target_matchers": ["alertname=SystemdUnitCrashLooping"], "equal": ["host", "name"]},
+]
+
+
+def alertmanager_config(receivers, smtp=None, group_wait="30s", group_interval="5m",
+                        repeat_interval="4h"):
+    """Alertmanager's configuration: one receiver per ``receivers`` item ({name, webhooks:
+    [url], emails: [address], severities: [critical, warning, info]}) routed the alerts of its
+    severities (default critical and warning), every receiver that matches notified
+    (``continue``); alerts no receiver takes stay visible in Alertmanager. ``smtp`` ({smarthost,
+    from, auth_username?, auth_password?, require_tls?}) is needed by e-mail receivers. Raises
+    :class:`MonitoringError` naming every problem."""
+    problems, configs, routes = [], [], []
+    names = set()
+    for pos, item in enumerate(receivers or []):
+        where = f"alertmanager_receivers[{pos}]"
+        if not isinstance(item, dict) or not str(item.get("name") or "").strip():
+            problems.append(f"{where} needs a name")
+            continue
+        name = str(item["name"]).strip()
+        if name in names or name == "null":
+            problems.append(f"{where}: the name {name} is taken")
+        names.add(name)
+        unknown = sorted(set(item) - {"name", "webhooks", "emails", "severities"})
+        if unknown:
+            problems.append(f"{where} ({name}): unknown keys {', '.join(unknown)} "
+                            f"(it takes name, webhooks, emails, severities)")
+        webhooks = list(item.get("webhooks") or [])
+        emails = list(item.get("emails") or [])
+        severities = list(item.get("severities") or ["critical", "warning"])
+        bad = [u for u in webhooks if not str(u).startswith(("http://", "https://"))]
+        if bad:
+            problems.append(f"{where} ({name}): webhooks must be http:// or https:// URLs, got {bad}")
+        bad = [e for e in emails if "@" not in str(e)]
+        if bad:
+            problems.append(f"{where} ({name}): emails must be e-mail addresses, got {bad}")
+        bad = [s for s in severities if s not in SEVERITIES]
+        if bad:
+            problems.append(f"{where} ({name}): severities must be of {', '.join(SEVERITIES)}, got {bad}")
+        if not webhooks and not emails:
+            problems.append(f"{where} ({name}) has neither webhooks nor emails")
+        if emails and not (smtp or {}).get("smarthost"):
+            problems.append(f"{where} ({name}) sends e-mail: set alertmanager_smtp.smarthost "
+                            f"(host:port) and alertmanager_smtp.from")
+        receiver = {"name": name}
+        if webhooks:
+            receiver["webhook_configs"] = [{"url": str(u), "send_resolved": True} for u in webhooks]
+        if emails:
+            receiver["email_configs"] = [{"to": str(e), "send_resolved": True} for e in emails]
+        configs.append(receiver)
+        routes.append({"receiver": name, "matchers": [f"severity=~\"{'|'.join(severities)}\""],
+                       "continue": True})
+    if problems:
+        raise MonitoringError(problems)
+    config = {
+        "route": {"receiver": "null", "group_by": ["alertname", "host"], "group_wait": group_wait,
+                  "group_interval": group_interval, "repeat_interval": repeat_interval,
+                  "routes": routes},
+        "receivers": [{"name": "null"}] + configs,
+        "inhibit_rules": INHIBIT_RULES,
+    }
+    smtp = dict(smtp or {})
+    if smtp.get("smarthost"):
+        glob = {"smtp_smarthost": str(smtp["smarthost"]), "smtp_from": str(smtp.get("from") or ""),
+                "smtp_require_tls": bool(smtp.get("require_tls", True))}
+        if smtp.get("auth_username"):
+            glob["smtp_auth_username"] = str(smtp["auth_username"])
+            glob["smtp_auth_password"] = str(smtp.get("auth_password") or "")
+        config["global"] = glob
+    return config

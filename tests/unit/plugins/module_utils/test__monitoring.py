@@ -209,3 +209,50 @@ def test_the_registry_names_each_engine_probe_metrics_and_unit():
         "vllm": ("/health", "/metrics"), "llama_cpp": ("/health", "/metrics"),
         "ollama": ("/api/version", ""), "localai": ("/readyz", "/metrics")}
     assert _engines.ENGINES["llama_cpp"].unit.format(name="x") == "teamllm-llama-server@x.service"
+
+
+def test_without_alerts_drops_the_named_alerts_and_empty_groups_and_refuses_unknown_names():
+    rules = {"groups": [{"name": "a", "rules": [{"alert": "X", "expr": "1"}, {"alert": "Y", "expr": "1"}]},
+                        {"name": "b", "interval": "1m", "rules": [{"alert": "Z", "expr": "1"}]}]}
+    assert _monitoring.without_alerts(rules, ["Y", "Z"]) == {
+        "groups": [{"name": "a", "rules": [{"alert": "X", "expr": "1"}]}]}
+    assert _monitoring.without_alerts(rules, []) == rules
+    with pytest.raises(_monitoring.MonitoringError, match="does not have: Nope"):
+        _monitoring.without_alerts(rules, ["Nope"])
+
+
+def test_alertmanager_routes_each_receiver_its_severities_and_keeps_the_rest_visible():
+    config = _monitoring.alertmanager_config(
+        [{"name": "ops", "webhooks": ["http://10.0.0.9:5001/alerts"]},
+         {"name": "oncall", "emails": ["oncall@example.org"], "severities": ["critical"]}],
+        smtp={"smarthost": "mail.example.org:587", "from": "teamllm@example.org",
+              "auth_username": "u", "auth_password": "p"},
+        group_wait="5s")
+    route = config["route"]
+    assert route["receiver"] == "null" and route["group_wait"] == "5s"
+    assert route["routes"] == [
+        {"receiver": "ops", "matchers": ['severity=~"critical|warning"'], "continue": True},
+        {"receiver": "oncall", "matchers": ['severity=~"critical"'], "continue": True}]
+    assert config["receivers"] == [
+        {"name": "null"},
+        {"name": "ops", "webhook_configs": [{"url": "http://10.0.0.9:5001/alerts", "send_resolved": True}]},
+        {"name": "oncall", "email_configs": [{"to": "oncall@example.org", "send_resolved": True}]}]
+    assert config["global"]["smtp_smarthost"] == "mail.example.org:587"
+    assert config["global"]["smtp_auth_password"] == "p"
+    assert {r["target_matchers"][0] for r in config["inhibit_rules"]} >= {"alertname=EngineMetricsDown"}
+    assert "global" not in _monitoring.alertmanager_config([])
+
+
+def test_alertmanager_receivers_are_checked_all_at_once():
+    with pytest.raises(_monitoring.MonitoringError) as err:
+        _monitoring.alertmanager_config([
+            {"name": "a", "webhooks": ["ftp://x"], "severities": ["page"]},
+            {"name": "a", "emails": ["nobody"]},
+            {"name": "b", "url": "http://x"},
+            {}])
+    problems = "\n".join(err.value.problems)
+    for text in ("webhooks must be http:// or https:// URLs", "severities must be of",
+                 "the name a is taken", "emails must be e-mail addresses",
+                 "set alertmanager_smtp.smarthost", "unknown keys url", "(b) has neither webhooks",
+                 "alertmanager_receivers[3] needs a name"):
+        assert text in problems
