@@ -35,7 +35,19 @@ CARRY=${CARRY:-$ROOT/.gpucarry}
 PORT=9400
 START=$(date +%s)
 log() { echo "[$(( $(date +%s) - START ))s] $*"; }
-metrics() { curl -sf "http://127.0.0.1:$PORT/metrics"; }
+# HTTP without curl (not every image has it): http URL (GET) or http URL JSON (POST)
+http() {
+  python3 - "$@" <<'PY'
+import sys, urllib.request
+data = sys.argv[2].encode() if len(sys.argv) > 2 else None
+req = urllib.request.Request(sys.argv[1], data=data, headers={"Content-Type": "application/json"})
+try:
+    sys.stdout.write(urllib.request.urlopen(req, timeout=60).read().decode())
+except OSError:
+    sys.exit(1)
+PY
+}
+metrics() { http "http://127.0.0.1:$PORT/metrics"; }
 cleanup() {
   [ -n "${LLAMA_PID:-}" ] && kill "$LLAMA_PID" 2>/dev/null
   [ -n "${UNIT:-}" ] && systemctl stop "$UNIT" 2>/dev/null
@@ -125,11 +137,10 @@ if [ -z "${UNIT:-}" ]; then
   LLAMA_PID=$!
 fi
 URL=http://127.0.0.1:$LLAMA_ARG_PORT
-for _ in $(seq 1 240); do curl -sf "$URL/health" >/dev/null && break; sleep 1; done
-curl -sf "$URL/health" >/dev/null || { log "llama-server not healthy"; tail -n 30 "$OUT/llama-server.log"; exit 1; }
+for _ in $(seq 1 240); do http "$URL/health" >/dev/null && break; sleep 1; done
+http "$URL/health" >/dev/null || { log "llama-server not healthy"; tail -n 30 "$OUT/llama-server.log"; exit 1; }
 log "llama-server healthy"
-curl -s "$URL/v1/chat/completions" -H 'Content-Type: application/json' \
-  -d '{"messages":[{"role":"user","content":"hello"}],"max_tokens":16}' >/dev/null
+http "$URL/v1/chat/completions" '{"messages":[{"role":"user","content":"hello"}],"max_tokens":16}' >/dev/null
 sleep 3
 metrics >"$OUT/metrics-loaded.txt"
 nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv,noheader,nounits >/tmp/apps.csv 2>&1
