@@ -1,6 +1,7 @@
 # teamllm.stack: the two commands a new user needs, and the pieces they are made of.
-#   make lab    bring up the built-in lab, converge site.yml, print a real completion
-#   make test   run every test (lint, unit, collection build, molecule scenarios)
+#   make lab    bring up the built-in lab, converge site.yml, print a real completion and
+#               Open WebUI's address and login
+#   make test   run every test (lint, unit, collection build, ecosystem checks, molecule)
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,11 +10,12 @@ export TEAMLLM_CACHE ?= $(HOME)/.cache/teamllm
 export TEAMLLM_MIRROR ?= $(TEAMLLM_CACHE)/mirror
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: lab lab-down test lint unit build molecule venv collection-link
+.PHONY: lab lab-down test lint unit build ecosystem molecule venv collection-link
 
 venv: $(VENV)/.requirements-stamp collection-link
 
 $(VENV)/.requirements-stamp: requirements.txt
+	@echo "[make] installing the pinned tooling into $(VENV) (about a minute the first time)"
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	cp requirements.txt $@
@@ -40,6 +42,9 @@ unit: venv
 
 build: venv
 	bash tests/run.sh build
+
+ecosystem: venv
+	bash tests/run.sh ecosystem
 
 molecule: venv
 	bash tests/run.sh molecule

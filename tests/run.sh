@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Every test of the collection, in stages. `make test` runs them all; `make unit` etc. one.
-#   tests/run.sh all|lint|unit|integration|build|molecule [scenario ...]
+#   tests/run.sh all|lint|unit|integration|build|ecosystem|molecule [scenario ...]
 # Exits non-zero when any stage fails; prints a summary line per stage.
+# The stage functions are called through `stage`, which shellcheck cannot follow:
+# shellcheck disable=SC2317
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-cd "$repo"
+cd "$repo" || exit 1
 export ANSIBLE_COLLECTIONS_PATH="$repo/.collections"
 export TEAMLLM_CACHE=${TEAMLLM_CACHE:-$HOME/.cache/teamllm}
 export TEAMLLM_MIRROR=${TEAMLLM_MIRROR:-$TEAMLLM_CACHE/mirror}
@@ -13,7 +15,12 @@ export ANSIBLE_FORCE_COLOR=false PY_COLORS=0
 
 # Molecule scenarios in the order they run; each must pass create, converge, idempotence,
 # verify and destroy.
-SCENARIOS=${MOLECULE_SCENARIOS:-$(ls -d molecule/*/ 2>/dev/null | xargs -n1 basename | sort | tr '\n' ' ')}
+if [ -n "${MOLECULE_SCENARIOS:-}" ]; then
+  read -r -a SCENARIOS <<<"$MOLECULE_SCENARIOS"
+else
+  SCENARIOS=()
+  for dir in molecule/*/; do [ -d "$dir" ] && SCENARIOS+=("$(basename "$dir")"); done
+fi
 
 declare -a results=() failed_stages=()
 failed=0
@@ -78,7 +85,13 @@ build() {
   echo "built and installed $(basename "$out"/teamllm-stack-*.tar.gz); roles and plugins resolve by FQCN"
   local rc=$?
   rm -rf "$out"
-  return $rc
+  return "$rc"
+}
+
+# The ecosystem's own checks on the built collection: galaxy-importer, ansible-test sanity,
+# antsibull-docs, ansible-builder (tests/ecosystem/check.sh; its tools in .venv-ecosystem).
+ecosystem() {
+  bash tests/ecosystem/check.sh
 }
 
 molecule_all() {
@@ -96,15 +109,17 @@ case "$what" in
   unit) stage unit unit ;;
   integration) stage integration integration ;;
   build) stage build build ;;
-  molecule) molecule_all ${@:-$SCENARIOS} ;;
+  ecosystem) stage ecosystem ecosystem ;;
+  molecule) if [ "$#" -gt 0 ]; then molecule_all "$@"; else molecule_all "${SCENARIOS[@]}"; fi ;;
   all)
     stage lint lint
     stage unit unit
     stage integration integration
     stage build build
-    molecule_all $SCENARIOS
+    stage ecosystem ecosystem
+    molecule_all "${SCENARIOS[@]}"
     ;;
-  *) echo "usage: tests/run.sh all|lint|unit|integration|build|molecule [scenario ...]"; exit 2 ;;
+  *) echo "usage: tests/run.sh all|lint|unit|integration|build|ecosystem|molecule [scenario ...]"; exit 2 ;;
 esac
 
 for name in "${failed_stages[@]}"; do

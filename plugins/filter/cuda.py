@@ -1,46 +1,10 @@
 # Copyright: teamllm.stack contributors
 # Apache License 2.0
 """Filters for CUDA and NVIDIA driver compatibility; the logic lives in
-module_utils/_cuda_compat.py."""
+module_utils/_cuda_compat.py. Each filter is documented in the .yml file of its name beside
+this one."""
 
 from __future__ import annotations
-
-DOCUMENTATION = r"""
-name: cuda_min_driver
-short_description: The lowest NVIDIA driver version a CUDA toolkit version needs
-description:
-  - Takes a CUDA version (C(major.minor) or C(major.minor.patch)) and a table of CUDA
-    C(major.minor) to minimum Linux driver version, and returns the minimum driver version.
-  - The same plugin file provides C(cuda_driver_supports) (driver, cuda, table -> bool),
-    C(cuda_max_version) (driver, table -> newest CUDA the driver runs),
-    C(cuda_major_minor) (C(12.8.1) -> C(12.8)) and
-    C(cuda_package_suffix) (C(12.8) -> C(12-8)).
-options:
-  _input:
-    description: The CUDA version.
-    type: str
-    required: true
-  table:
-    description: CUDA major.minor -> minimum driver version (C(_cuda_min_driver) of the cuda role).
-    type: dict
-    required: true
-  minor_compat:
-    description: CUDA major -> minimum driver for minor-version compatibility; omit to disable.
-    type: dict
-"""
-
-EXAMPLES = r"""
-- name: Refuse a driver too old for the requested CUDA
-  ansible.builtin.assert:
-    that: driver_version | teamllm.stack.cuda_driver_supports(cuda_version, _cuda_min_driver)
-    fail_msg: "CUDA {{ cuda_version }} needs driver {{ cuda_version | teamllm.stack.cuda_min_driver(_cuda_min_driver) }}"
-"""
-
-RETURN = r"""
-_value:
-  description: The minimum driver version, e.g. C(570.26).
-  type: str
-"""
 
 from ansible.errors import AnsibleFilterError
 

@@ -1,50 +1,10 @@
 # Copyright: teamllm.stack contributors
 # Apache License 2.0
-"""Filters for the engines' firewall; the logic lives in module_utils/_network.py."""
+"""Filters for the engines' and exporters' firewalls; the logic lives in
+module_utils/_network.py. Each filter is documented in the .yml file of its name beside this
+one."""
 
 from __future__ import annotations
-
-DOCUMENTATION = r"""
-name: firewall_allow
-short_description: Sources admitted to engine ports, split for nftables
-description:
-  - Turns a list of IP addresses or networks (the gateway hosts) into
-    C({ipv4=[...], ipv6=[...]}) in nft syntax, sorted and de-duplicated.
-  - Fails naming the host, the variable and each entry that is not an address, and when the
-    list is empty (the gateway would be shut out).
-  - The same plugin file provides C(is_loopback) (true for 127.0.0.0/8, ::1, localhost),
-    C(gateway_addresses) (gateway hosts -> their llm_gateway_address, default IPv4 address or
-    ansible_host) and C(monitoring_addresses) (monitoring hosts -> their llm_monitoring_address,
-    default IPv4 address or ansible_host).
-options:
-  _input:
-    description: Addresses or networks.
-    type: list
-    elements: str
-    required: true
-  host:
-    description: Host name used in messages.
-    type: str
-  variable:
-    description: Variable name used in messages.
-    type: str
-  allow_empty:
-    description: Accept an empty list (a table whose other set admits someone).
-    type: bool
-    default: false
-"""
-
-EXAMPLES = r"""
-- name: Show the sources the engines admit
-  ansible.builtin.debug:
-    msg: "{{ ['10.0.0.5', '10.0.1.0/24'] | teamllm.stack.firewall_allow(host=inventory_hostname) }}"
-"""
-
-RETURN = r"""
-_value:
-  description: C({ipv4, ipv6}), lists of addresses or networks.
-  type: dict
-"""
 
 from ansible.errors import AnsibleFilterError
 

@@ -167,7 +167,7 @@ class _Reader:
                 if itype in _SCALARS:
                     self.read(struct.calcsize(_SCALARS[itype]) * n)
                 else:
-                    for _ in range(n):
+                    for _index in range(n):
                         self.value(itype)
                 return GGUFArray(itype, n)
             if itype in _SCALARS:
@@ -175,7 +175,7 @@ class _Reader:
                 size = struct.calcsize(fmt)
                 raw = self.read(size * n)
                 return list(struct.unpack(f"<{n}{fmt[1:]}", raw)) if n else []
-            return [self.value(itype) for _ in range(n)]
+            return [self.value(itype) for _index in range(n)]
         raise GGUFError(f"unknown GGUF value type {vtype} at byte {self.pos}")
 
 
@@ -204,17 +204,17 @@ def read_gguf(path: str, big_array_limit: int = 1024) -> GGUFInfo:
         n_tensors = reader.unpack("<Q")
         n_kv = reader.unpack("<Q")
         metadata: dict = {}
-        for _ in range(n_kv):
+        for _index in range(n_kv):
             key = reader.string()
             metadata[key] = reader.value(reader.unpack("<I"))
         alignment = int(metadata.get("general.alignment", DEFAULT_ALIGNMENT))
         tensors = []
-        for _ in range(n_tensors):
+        for _index in range(n_tensors):
             name = reader.string()
             n_dims = reader.unpack("<I")
             if n_dims > 8:
                 raise GGUFError(f"{path}: tensor {name} has {n_dims} dimensions")
-            shape = tuple(reader.unpack("<Q") for _ in range(n_dims))
+            shape = tuple(reader.unpack("<Q") for _index in range(n_dims))
             type_id = reader.unpack("<I")
             offset = reader.unpack("<Q")
             if type_id not in GGML_TYPES:

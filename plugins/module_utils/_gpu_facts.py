@@ -578,10 +578,10 @@ def collect(
         else:
             rc, out, err = run_command(nvidia_smi_command(nvidia_smi))
             if rc == 0:
-                _, banner, _ = run_command([nvidia_smi])
+                _rc, banner, _err = run_command([nvidia_smi])
                 facts = parse_nvidia_smi_csv(out, cuda_driver_version=parse_cuda_version(banner))
                 if facts["gpu_count"] > 1:
-                    trc, topo, _ = run_command([nvidia_smi, "topo", "-m"])
+                    trc, topo, _err = run_command([nvidia_smi, "topo", "-m"])
                     if trc == 0:
                         parse_nvlink_status(topo, facts)
                 return facts

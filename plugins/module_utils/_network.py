@@ -50,6 +50,6 @@ def allow_sets(addresses, host="this host", variable="llm_engine_allow_from", al
             f"llm_gateway_address on each gateway host"
         )
     return {
-        "ipv4": [text for _, text in sorted(v4, key=lambda item: item[0])],
-        "ipv6": [text for _, text in sorted(v6, key=lambda item: item[0])],
+        "ipv4": [text for _key, text in sorted(v4, key=lambda item: item[0])],
+        "ipv6": [text for _key, text in sorted(v6, key=lambda item: item[0])],
     }

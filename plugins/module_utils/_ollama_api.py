@@ -1,9 +1,10 @@
 # Copyright: teamllm.stack contributors
 # Apache License 2.0
-"""Ollama's HTTP API as the ``ollama_model`` module uses it: a small client over urllib, the
+"""Ollama's HTTP API as the ``ollama_model`` module uses it: a small client over Ansible's
+``open_url`` (``ansible.module_utils.urls``: proxies, TLS validation, the same on every target), the
 reading of ``/api/show`` and of offline model manifests, the comparison of a model as it is
 with the model as the inventory describes it, and Modelfile data -> ``/api/create`` payloads.
-Standard library only; no Ansible. Private to the collection.
+The standard library and ``ansible.module_utils.urls`` only. Private to the collection.
 
 A model is described by a *spec*: ``name`` plus one source -
 
@@ -24,7 +25,9 @@ import json
 import os
 import re
 import urllib.error
-import urllib.request
+
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
+from ansible.module_utils.urls import open_url
 
 MT_MODEL = "application/vnd.ollama.image.model"
 MT_TEMPLATE = "application/vnd.ollama.image.template"
@@ -115,7 +118,7 @@ def parse_show_parameters(text):
         line = line.strip()
         if not line:
             continue
-        key, _, raw = line.partition(" ")
+        key, _sep, raw = line.partition(" ")
         raw = raw.strip()
         if raw.startswith('"'):
             try:
@@ -318,10 +321,9 @@ class Client:
         if body is not None:
             payload = json.dumps(body).encode()
             hdrs["Content-Type"] = "application/json"
-        req = urllib.request.Request(  # noqa: S310 - the URL's scheme is checked in __init__
-            self.url + path, data=payload, method=method, headers=hdrs)
         try:
-            return urllib.request.urlopen(req, timeout=self.timeout)  # noqa: S310 - http(s) only
+            return open_url(self.url + path, data=payload, headers=hdrs, method=method,
+                            timeout=self.timeout)
         except urllib.error.HTTPError as exc:
             raw = exc.read()
             try:
@@ -331,7 +333,7 @@ class Client:
             if isinstance(message, dict):
                 message = message.get("message", str(message))
             raise OllamaError(f"{method} {path}: {exc.code} {message}", exc.code) from None
-        except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
+        except (TimeoutError, urllib.error.URLError, ConnectionError, UrlsConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
             raise Unreachable(f"{method} {self.url}{path}: {reason}") from None
 

@@ -38,6 +38,7 @@ COST_DEFAULTS = {
     "context_fill": _throughput.DEFAULT_CONTEXT_FILL,
     "ram_bandwidth_gbps": _throughput.DEFAULT_RAM_BANDWIDTH_GBPS,  # CPU-only hosts
     "decode_efficiency": _throughput.DECODE_EFFICIENCY,
+    "serving_seconds_per_sequence": _throughput.SERVING_SECONDS_PER_SEQUENCE,
 }
 # What each input means, as the report lists them.
 INPUT_HELP = {
@@ -59,6 +60,7 @@ INPUT_HELP = {
     "context_fill": "share of the context a sequence holds on average (KV cache read per token)",
     "ram_bandwidth_gbps": "memory bandwidth of CPU-only hosts, GB/s",
     "decode_efficiency": "share of the peak memory bandwidth decoding reaches (measured)",
+    "serving_seconds_per_sequence": "time each further sequence adds to a decode step: the server's share (measured)",
 }
 _BY_GPU = ("gpu_prices", "gpu_watts")
 _POSITIVE = ("years", "busy_hours_per_day", "tokens_per_second_per_user", "context_fill",
@@ -243,7 +245,8 @@ def figures(plan, params=None, gpus=None):
                 bandwidths = [by_device.get((host, g), {}).get("bandwidth_gbps") for g in inst["gpus"]]
                 bandwidth, how = _throughput.effective_bandwidth(inst, bandwidths)
             result = _throughput.decode(inst, bandwidth, p["decode_efficiency"], p["context_fill"],
-                                        p["tokens_per_second_per_user"])
+                                        p["tokens_per_second_per_user"],
+                                        p["serving_seconds_per_sequence"])
             result.update(host=host, name=inst["name"], how=how)
             instances[inst["id"]] = result
     generating = [i for i in instances.values() if i["aggregate_full"] is not None]

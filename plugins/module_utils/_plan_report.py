@@ -189,12 +189,14 @@ def _capacity(fig, f):
         "How it is predicted: a generated token reads the weights it passes through once (for a "
         "mixture of experts only the active experts) and each sequence's KV cache at "
         f"{p['context_fill']:g} of its context, so one decode step of B sequences takes "
-        "(weights + B x KV) / (efficiency x bandwidth). Tokens/s alone is B = 1; all slots is "
-        "B = parallel; users counts the sequences that still get "
+        "(weights + B x KV) / (efficiency x bandwidth) + (B - 1) x h. Tokens/s alone is B = 1; "
+        "all slots is B = parallel; users counts the sequences that still get "
         f"{p['tokens_per_second_per_user']:g} tokens/s each. Efficiency "
-        f"{p['decode_efficiency']:g} (llama.cpp CUDA, measured: docs/plan-report.md); a layer "
-        "split over GPUs adds their times, vLLM tensor parallel divides the work over them. "
-        "Compute limits and prompt processing are not modelled: treat large batches as optimistic.",
+        f"{p['decode_efficiency']:g} and h = {p['serving_seconds_per_sequence'] * 1000:g} ms "
+        "(llama.cpp's CUDA server on an H200, measured: docs/plan-report.md); a layer split "
+        "over GPUs adds their times, vLLM tensor parallel divides the work over them. Prompt "
+        "processing is not modelled, and GPUs with less compute than the H200 add more per "
+        "sequence: treat large batches on them as optimistic.",
     ]
     return lines
 

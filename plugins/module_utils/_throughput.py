@@ -7,7 +7,7 @@ the token passes through once (for a mixture of experts only the experts it is r
 each sequence's KV cache; at the batch sizes a team serves, that read, not arithmetic, bounds
 the speed. So, for ``B`` sequences decoded together::
 
-    seconds per step  t(B) = (W + B x K) / (efficiency x bandwidth)
+    seconds per step  t(B) = (W + B x K) / (efficiency x bandwidth) + (B - 1) x h
     tokens/s per sequence  = 1 / t(B);   tokens/s of the instance = B / t(B)
 
 ``W``: weight bytes read per step (active experts only; the token-embedding table is a
@@ -16,9 +16,10 @@ tokens (sliding-window layers hold at most the window). Several GPUs: a layer sp
 (llama.cpp, Ollama, LocalAI) runs the GPUs one after the other, each reading its share
 ``f_g`` of the layers, so ``1 / bandwidth = sum f_g / bandwidth_g``; vLLM's tensor parallel
 reads ``1/tp`` of every layer on each GPU at once, so ``bandwidth = tp x the slowest GPU's``
-(interconnect time not counted). The model ignores compute, so it is optimistic once a batch
-is large enough to be compute-bound (dozens of sequences on these GPUs) and for prompt
-processing, which it does not predict.
+(interconnect time not counted). ``h`` is the serving cost of each further sequence of a
+step: the server's sampling, detokenising and streaming, and the batch's extra compute, which
+the bandwidth term does not see; measured, it caps an instance's throughput near ``1 / h``
+however fast its GPU. Prompt processing is not predicted.
 """
 
 from __future__ import annotations
@@ -27,10 +28,18 @@ from ansible_collections.teamllm.stack.plugins.module_utils import _catalog, _es
 from ansible_collections.teamllm.stack.plugins.module_utils._gguf_reader import type_nbytes
 from ansible_collections.teamllm.stack.plugins.module_utils._gpu_specs import lookup
 
-# Fraction of the peak memory bandwidth that llama.cpp's CUDA decode reaches. PROVISIONAL:
-# measured with llama.cpp's CUDA build on an NVIDIA H200, results and method under
-# tests/gpu/results/ (the lead sets the measured value here).
-DECODE_EFFICIENCY = 0.75
+# Fraction of the peak (datasheet) memory bandwidth that llama.cpp's CUDA decode reaches:
+# the median of llama-bench tg128 on an NVIDIA H200 (4.8 TB/s) over five models and two
+# context depths - 8B Q8_0 0.42, 8B Q4_K_M 0.26-0.28, 32B Q4_K_M 0.32, 70B Q4_K_M 0.39,
+# Mixtral 8x7B Q4_K_M 0.32 (tests/gpu/results/throughput-2026-12-02/). It depends on the
+# quantization's kernels more than on the model; the spread, 0.26-0.42, is the prediction's.
+DECODE_EFFICIENCY = 0.32
+# Seconds each further sequence of a decode step adds beyond the bandwidth term (h above),
+# measured with llama.cpp's server, as the llama_cpp role configures it, on the H200 with a
+# 16-core host: 8B Q8_0 at 1, 8 and 32 streams gave 205, 575 and 889 tokens/s; this h predicts
+# 193, 656 and 884 (tests/gpu/results/throughput-2026-12-02/). Consumer GPUs, with less
+# compute, will add more: the figure is a floor.
+SERVING_SECONDS_PER_SEQUENCE = 0.001
 
 DEFAULT_RAM_BANDWIDTH_GBPS = 50.0  # dual-channel DDR4-3200 peak (51.2 GB/s): a conservative host
 DEFAULT_CONTEXT_FILL = 0.5  # share of the context a sequence's KV cache holds on average
@@ -125,7 +134,8 @@ def effective_bandwidth(inst, bandwidths):
 
 
 def decode(inst, bandwidth_gbps, efficiency=DECODE_EFFICIENCY, context_fill=DEFAULT_CONTEXT_FILL,
-           tokens_per_second_per_user=DEFAULT_TOKENS_PER_SECOND_PER_USER):
+           tokens_per_second_per_user=DEFAULT_TOKENS_PER_SECOND_PER_USER,
+           serving_seconds=SERVING_SECONDS_PER_SEQUENCE):
     """Predicted decode figures of ``inst`` at ``bandwidth_gbps`` (its effective bandwidth):
     ``single_stream`` (tokens/s of one sequence alone), ``per_sequence_full`` and
     ``aggregate_full`` (all ``parallel`` slots busy), ``users`` (concurrent sequences that
@@ -135,6 +145,7 @@ def decode(inst, bandwidth_gbps, efficiency=DECODE_EFFICIENCY, context_fill=DEFA
     read = read_bytes(inst, context_fill)
     parallel = max(1, int(inst.get("parallel") or 1))
     out = dict(read, parallel=parallel, bandwidth_gbps=bandwidth_gbps, efficiency=efficiency,
+               serving_seconds=serving_seconds,
                bytes_per_token=read["weights"] + read["kv_per_sequence"], single_stream=None,
                per_sequence_full=None, aggregate_full=None, users=None)
     if read["kind"] != "llm" or not bandwidth_gbps:
@@ -142,7 +153,8 @@ def decode(inst, bandwidth_gbps, efficiency=DECODE_EFFICIENCY, context_fill=DEFA
     rate = efficiency * float(bandwidth_gbps) * 1e9  # bytes/s
 
     def per_sequence(batch):
-        return rate / (read["weights"] + batch * read["kv_per_sequence"])
+        step = (read["weights"] + batch * read["kv_per_sequence"]) / rate
+        return 1 / (step + (batch - 1) * serving_seconds)
 
     users = 0
     while users < parallel and per_sequence(users + 1) >= tokens_per_second_per_user:

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: teamllm.stack contributors
-# Apache License 2.0
+# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 
 DOCUMENTATION = r"""
 module: gpu_facts
@@ -13,7 +14,7 @@ description:
   - A host without an NVIDIA GPU is not a failure, its list is empty and C(reason) says why.
   - Sets C(teamllm_gpus) in the host's facts; the placement plugin reads it.
 version_added: 0.1.0
-author: teamllm.stack developers
+author: teamllm.stack developers (!UNKNOWN)
 options:
   declared:
     description:
@@ -39,12 +40,19 @@ requirements:
   - nvidia-ml-py (C(pynvml)) on the target for NVML; otherwise nvidia-smi
 attributes:
   check_mode:
+    description: Can run in check mode and return the changed status it predicts without changing the target.
     support: full
     details: Reads only; runs the same in check mode.
   diff_mode:
+    description: Returns details of what changed (or would change in check mode) in diff mode.
     support: none
   facts:
+    description: Returns an C(ansible_facts) dictionary that updates the host's facts.
     support: full
+  action_group:
+    description: Part of the action group C(teamllm.stack.stack), so one C(module_defaults) entry sets its options.
+    support: full
+    membership: [teamllm.stack.stack]
 """
 
 EXAMPLES = r"""

@@ -1,5 +1,6 @@
 # Copyright: teamllm.stack contributors
-# Apache License 2.0
+# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 # The work is done by the action plugin of the same name; this file holds its documentation.
 
 DOCUMENTATION = r"""
@@ -34,7 +35,7 @@ description:
     each checked by estimating again.
   - "Use it with C(run_once: true); it reads every host and changes none."
 version_added: 0.1.0
-author: teamllm.stack developers
+author: teamllm.stack developers (!UNKNOWN)
 options:
   models:
     description:
@@ -109,11 +110,18 @@ requirements:
   - highspy on the controller for the exact solver (optional)
 attributes:
   check_mode:
+    description: Can run in check mode and return the changed status it predicts without changing the target.
     support: full
   diff_mode:
+    description: Returns details of what changed (or would change in check mode) in diff mode.
     support: none
   action:
+    description: Has an action plugin of the same name that does the work on the controller.
     support: full
+  action_group:
+    description: Part of the action group C(teamllm.stack.stack), so one C(module_defaults) entry sets its options.
+    support: full
+    membership: [teamllm.stack.stack]
 notes:
   - Ports are numbered in the order of the instances' names on each host, so adding a model
     may move the ports of others on that host; the gateway reads them from RV(gateways).

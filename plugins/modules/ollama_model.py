@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: teamllm.stack contributors
-# Apache License 2.0
+# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 
 DOCUMENTATION = r"""
 module: ollama_model
@@ -17,7 +18,7 @@ description:
     reports; the model is created again only when something differs, so repeated runs change
     nothing.
 version_added: 0.1.0
-author: teamllm.stack developers
+author: teamllm.stack developers (!UNKNOWN)
 options:
   name:
     description: The model's name (C(name) or C(name:tag); the tag defaults to C(latest)).
@@ -63,9 +64,15 @@ notes:
     by the same run), so check mode on a fresh node reports a change instead of failing.
 attributes:
   check_mode:
+    description: Can run in check mode and return the changed status it predicts without changing the target.
     support: full
   diff_mode:
+    description: Returns details of what changed (or would change in check mode) in diff mode.
     support: full
+  action_group:
+    description: Part of the action group C(teamllm.stack.stack), so one C(module_defaults) entry sets its options.
+    support: full
+    membership: [teamllm.stack.stack]
 """
 
 EXAMPLES = r"""

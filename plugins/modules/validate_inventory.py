@@ -1,5 +1,6 @@
 # Copyright: teamllm.stack contributors
-# Apache License 2.0
+# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 # The work is done by the action plugin of the same name; this file holds its documentation.
 
 DOCUMENTATION = r"""
@@ -12,7 +13,7 @@ description:
     and empty, short, placeholder or shared API keys. Keys are never printed.
   - The known variables are those documented in the roles' C(meta/argument_specs.yml).
 version_added: 0.1.0
-author: teamllm.stack developers
+author: teamllm.stack developers (!UNKNOWN)
 options:
   required_groups:
     description: Inventory groups that must exist and hold at least one host.
@@ -25,11 +26,18 @@ options:
     elements: str
 attributes:
   check_mode:
+    description: Can run in check mode and return the changed status it predicts without changing the target.
     support: full
   diff_mode:
+    description: Returns details of what changed (or would change in check mode) in diff mode.
     support: none
   action:
+    description: Has an action plugin of the same name that does the work on the controller.
     support: full
+  action_group:
+    description: Part of the action group C(teamllm.stack.stack), so one C(module_defaults) entry sets its options.
+    support: full
+    membership: [teamllm.stack.stack]
 """
 
 EXAMPLES = r"""

@@ -64,12 +64,8 @@ def build(manifest: dict, mirror: mb.Mirror, cache: Path, jobs: int) -> None:
     else:
         src = mb.extract_llama_source(mb.fetch_sdist(src_entry, cache), work / "src")
         origin = f"source: llama-cpp-python {src_entry['version']} sdist sha256 {src_entry['sha256']}"
-    mb.log(f"building llama-server with CUDA for {archs} with {jobs} jobs ({nvcc_version})")
-    subprocess.run(["cmake", "-S", str(src), "-B", str(work / "build"), *cmake_args],
-                   check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["cmake", "--build", str(work / "build"), "-j", str(jobs),
-                    "--target", "llama-server"], check=True, stdout=subprocess.DEVNULL)
-    binary = work / "build" / "bin" / "llama-server"
+    mb.log(f"building llama-server with CUDA for {archs} ({nvcc_version})")
+    binary = mb.compile_llama_server(src, work / "build", cmake_args, jobs, STEP)
     with tempfile.TemporaryDirectory() as tmp:
         tarball = Path(tmp) / "llama-server-cuda.tar.gz"
         mb.pack(tarball, {"bin/llama-server": binary, "LICENSE": src / "LICENSE"},

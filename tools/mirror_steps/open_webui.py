@@ -18,13 +18,12 @@ import gzip
 import io
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
 from pathlib import Path
 
-from mirror_build import Mirror, key_of, log, sha256_file
+from mirror_build import Mirror, key_of, log, pip_status, run_with_progress, sha256_file
 
 STEP = "open-webui"
 ENTRY = "open_webui_wheelhouse"
@@ -73,14 +72,13 @@ def build(manifest: dict, mirror: Mirror, cache: Path, jobs: int) -> None:
         constraints.write_text("\n".join(CONSTRAINTS) + "\n")
         log(f"collecting wheels for {' '.join(reqs)} (a few minutes; about 850 MB)")
         platforms = [a for v in range(5, GLIBC_MINOR + 1) for a in ("--platform", f"manylinux_2_{v}_x86_64")]
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(wheels),
+        run_with_progress(
+            [sys.executable, "-m", "pip", "download", "--progress-bar", "off", "--dest", str(wheels),
              "--only-binary=:all:", "--python-version", TARGET_PYTHON, "--implementation", "cp",
              "--abi", PYTHON_TAG, "--abi", "abi3", "--abi", "none", *platforms,
              "--find-links", str(TORCH_WHEEL.parent), "--constraint", str(constraints), *reqs,
              *EXTRA_WHEELS],
-            check=True,
-        )
+            f"{STEP} wheels", pip_status())
         names = sorted(p.name for p in wheels.glob("*.whl"))
         bad = [n for n in names if n.lower().startswith(FORBIDDEN_PREFIXES)]
         if bad:

@@ -34,7 +34,7 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from mirror_build import Mirror, key_of, log, sha256_file  # noqa: E402
+from mirror_build import Mirror, key_of, log, pip_status, run_with_progress, sha256_file  # noqa: E402
 
 STEP = "vllm"
 HERE = Path(__file__).resolve().parent
@@ -133,8 +133,11 @@ def build_wheelhouse(manifest: dict, mirror: Mirror, cache: Path) -> None:
     work = cache / "build" / f"vllm-wheelhouse-{key}"
     work.mkdir(parents=True, exist_ok=True)
     log(f"downloading the {len(lock_lines())} wheels pinned in {LOCK.name} (checked by sha256)")
-    _pip("download", "--quiet", "--no-deps", "--require-hashes", "--dest", str(work),
-         "--find-links", str(TORCH_WHEEL.parent), *PLATFORM_ARGS, "-r", str(LOCK))
+    run_with_progress(
+        [sys.executable, "-m", "pip", "--isolated", "download", "--progress-bar", "off", "--no-deps",
+         "--require-hashes", "--dest", str(work), "--find-links", str(TORCH_WHEEL.parent),
+         *PLATFORM_ARGS, "-r", str(LOCK)],
+        "vllm wheels", pip_status())
     wheels = sorted(work.glob("*.whl"))
     if len(wheels) != len(lock_lines()):
         raise SystemExit(f"{work}: {len(wheels)} wheels for {len(lock_lines())} pinned lines; "

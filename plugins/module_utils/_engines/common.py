@@ -53,3 +53,19 @@ def weights_download(inst, items, downloads, host, engine, what="<llm_downloads 
     if download not in (downloads or {}):
         return None, f"{host}: model {inst['name']}: download {download!r} is not an entry of llm_downloads"
     return download, None
+
+
+def slots_instance(inst, download, settings):
+    """The keys a llama.cpp-family instance (llama.cpp, LocalAI's llama.cpp backend) takes from
+    its placed instance: name (the placement's id), model (the weights' manifest entry), alias
+    (the served name), port, and context as the total of its parallel slots (context x
+    parallel)."""
+    parallel = int(settings.get("parallel", inst.get("parallel", 1)))
+    return {
+        "name": inst["id"],
+        "model": download,
+        "alias": inst["name"],
+        "port": int(inst["port"]),
+        "context": int(settings.get("ctx_size", int(inst.get("context", 4096)) * parallel)),
+        "parallel": parallel,
+    }

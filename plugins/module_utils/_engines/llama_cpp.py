@@ -6,7 +6,10 @@ variables). No Ansible; private to the collection."""
 
 from __future__ import annotations
 
-from ansible_collections.teamllm.stack.plugins.module_utils._engines.common import weights_download
+from ansible_collections.teamllm.stack.plugins.module_utils._engines.common import (
+    slots_instance,
+    weights_download,
+)
 
 ENGINE = "llama_cpp"
 # Keys of an llm_models item that only the engines read.
@@ -43,15 +46,8 @@ def instances(placed, items, downloads, host="this host"):
         if settings.get("tensor_split"):
             env["LLAMA_ARG_TENSOR_SPLIT"] = ",".join(str(s) for s in settings["tensor_split"])
         env.update(_cache_env(settings))
-        parallel = int(settings.get("parallel", inst.get("parallel", 1)))
         result.append({
-            "name": inst["id"],
-            "model": download,
-            "alias": inst["name"],
-            "port": int(inst["port"]),
-            # llama-server's context is the total of its slots: context x parallel
-            "context": int(settings.get("ctx_size", int(inst.get("context", 4096)) * parallel)),
-            "parallel": parallel,
+            **slots_instance(inst, download, settings),
             "gpu_layers": int(settings.get("n_gpu_layers", 0)),
             "flash_attention": "auto" if settings.get("flash_attn", True) else "off",
             "extra_env": env,

@@ -10,7 +10,10 @@ llama.cpp."""
 
 from __future__ import annotations
 
-from ansible_collections.teamllm.stack.plugins.module_utils._engines.common import weights_download
+from ansible_collections.teamllm.stack.plugins.module_utils._engines.common import (
+    slots_instance,
+    weights_download,
+)
 
 ENGINE = "localai"
 # Keys of an llm_models item that only the engines read.
@@ -31,7 +34,6 @@ def instances(placed, items, downloads, host="this host"):
             problems.append(problem)
             continue
         settings = inst.get("settings") or {}
-        parallel = int(settings.get("parallel", inst.get("parallel", 1)))
         on_gpu = inst.get("device") == "gpu"
         # Docker device requests name GPUs by UUID where the facts have one (stable across
         # reboots and driver reloads), else by index.
@@ -46,13 +48,8 @@ def instances(placed, items, downloads, host="this host"):
             extra["cache_type_k"] = str(kv)
             extra["cache_type_v"] = str(settings.get("cache_type_v") or kv)
         result.append({
-            "name": inst["id"],
-            "model": download,
-            "alias": inst["name"],
-            "port": int(inst["port"]),
             # like llama-server, LocalAI's llama.cpp backend shares its context among the slots
-            "context": int(settings.get("ctx_size", int(inst.get("context", 4096)) * parallel)),
-            "parallel": parallel,
+            **slots_instance(inst, download, settings),
             "gpu_layers": int(settings.get("n_gpu_layers", 999 if on_gpu else 0)),
             "gpus": gpus if on_gpu else [],
             "flash_attention": bool(settings.get("flash_attn", True)),

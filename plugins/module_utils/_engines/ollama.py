@@ -244,7 +244,7 @@ def blob_downloads(manifest, entry_name, entry):
     out = {}
     for layer in layers:
         digest = str(layer.get("digest") or "")
-        algo, _, hexd = digest.replace("-", ":", 1).partition(":")
+        algo, _sep, hexd = digest.replace("-", ":", 1).partition(":")
         if algo != "sha256" or len(hexd) != 64 or any(c not in "0123456789abcdef" for c in hexd):
             raise EngineError([f"llm_downloads.{entry_name}: the manifest names a malformed digest {digest!r}"])
         out[f"{entry_name}__blob_{hexd[:16]}"] = {

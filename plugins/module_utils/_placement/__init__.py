@@ -2,7 +2,7 @@
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 """Place model replicas on the GPUs of several hosts.
 
-Private to the collection: pure Python with numpy; ``highspy`` (HiGHS) is imported when the
+Private to the collection: pure Python with numpy (imported guarded, in ``_numpy``); ``highspy`` (HiGHS) is imported when the
 exact solver runs, and without it the greedy's plan is used and the result says so.
 
 Entry point: :func:`plan`. It takes plain data (what the action plugin reads from hostvars)
@@ -27,6 +27,9 @@ from __future__ import annotations
 
 import time
 
+from ansible_collections.teamllm.stack.plugins.module_utils._placement import (
+    _numpy,
+)
 from ansible_collections.teamllm.stack.plugins.module_utils._placement import (
     candidates as _candidates,
 )
@@ -93,6 +96,8 @@ def plan(models, hosts, policy="binpack", reserve_gib=DEFAULT_RESERVE_GIB, solve
     ``allow_partial``) and :class:`PlacementInputError` on malformed input.
     """
     started = time.monotonic()
+    if _numpy.MISSING:
+        raise PlacementInputError(_numpy.MISSING)
     if policy not in POLICIES:
         raise PlacementInputError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
     if solver not in SOLVERS:
@@ -122,7 +127,7 @@ def plan(models, hosts, policy="binpack", reserve_gib=DEFAULT_RESERVE_GIB, solve
         chosen, meta = _solve.exact(types, cluster, policy, chosen, started + time_limit,
                                     time_limit, max_candidates, highspy, threads)
     counts = {}
-    for r, _, _ in chosen:
+    for r, _type, _group in chosen:
         counts[r] = counts.get(r, 0) + 1
     meta.update(policy=policy, greedy_seconds=round(greedy_seconds, 4), candidates=types.count(),
                 estimates=needs.calls, placed=len(chosen), wanted=types.total_replicas)

@@ -13,9 +13,8 @@ MILP work on whole shapes at once.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ansible_collections.teamllm.stack.plugins.module_utils._placement import needs as _needs
+from ansible_collections.teamllm.stack.plugins.module_utils._placement._numpy import np
 
 
 class Cluster:
@@ -58,12 +57,12 @@ class Cluster:
         self.group_host = np.array(group_host, dtype=np.int64)
         self.group_shape = np.array(group_shape, dtype=np.int64)
         self.shape_keys = list(shapes)
-        self.shape_kind = [k for k, _ in self.shape_keys]
-        self.shape_size = [len(c) for _, c in self.shape_keys]
-        self.shape_totals = [tuple(self.class_keys[c][1] for c in cls) for _, cls in self.shape_keys]
+        self.shape_kind = [k for k, _classes in self.shape_keys]
+        self.shape_size = [len(c) for _kind, c in self.shape_keys]
+        self.shape_totals = [tuple(self.class_keys[c][1] for c in cls) for _kind, cls in self.shape_keys]
         self.shape_caps = [tuple(int(self.class_capacity[c]) for c in cls)
-                           for _, cls in self.shape_keys]
-        self.shape_host = [_shape_host(self.class_keys, cls) for _, cls in self.shape_keys]
+                           for _kind, cls in self.shape_keys]
+        self.shape_host = [_shape_host(self.class_keys, cls) for _kind, cls in self.shape_keys]
         self.shape_groups, self.shape_devs = [], []
         for s in range(len(self.shape_keys)):
             ids = np.flatnonzero(self.group_shape == s)
@@ -98,7 +97,7 @@ class Types:
         for req in requests:
             of_request.append(profiles.setdefault(req.profile, len(profiles)))
         self.of_request = np.array(of_request, dtype=np.int64)
-        self.members = [[] for _ in profiles]
+        self.members = [[] for _profile in profiles]
         for r, p in enumerate(of_request):
             self.members[p].append(r)
         self.options, self.by_option, rows = [], [], []
@@ -122,7 +121,7 @@ class Types:
         self.rank = np.zeros(len(rows), dtype=np.int64)
         self.levels = np.ones(len(profiles), dtype=np.int64)
         for p in range(len(profiles)):
-            ids = [t for _, ts in self.by_option[p] for t in ts]
+            ids = [t for _option, ts in self.by_option[p] for t in ts]
             if ids:
                 qualities = sorted({int(self.quality[t]) for t in ids})
                 self.levels[p] = len(qualities)
@@ -137,7 +136,7 @@ class Types:
 
     def of(self, r):
         """Type ids of request ``r``, best option first."""
-        return [t for _, ts in self.by_option[self.of_request[r]] for t in ts]
+        return [t for _option, ts in self.by_option[self.of_request[r]] for t in ts]
 
     def count(self, mask=None):
         """Per-GPU candidates (request x type x group of its shape), optionally only types
@@ -166,7 +165,7 @@ class Types:
     def score(self, chosen):
         """(replicas placed, their quality ranks summed, weighted score) of a plan: a list
         of (request, type, group)."""
-        quality = int(sum(int(self.rank[t]) for _, t, _ in chosen))
+        quality = int(sum(int(self.rank[t]) for _r, t, _group in chosen))
         return len(chosen), quality, len(chosen) * self.weight + quality
 
 

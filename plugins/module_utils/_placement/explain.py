@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from ansible_collections.teamllm.stack.plugins.module_utils import _engines
 from ansible_collections.teamllm.stack.plugins.module_utils._placement import (
     candidates as _candidates,
 )
 from ansible_collections.teamllm.stack.plugins.module_utils._placement import greedy as _greedy
 from ansible_collections.teamllm.stack.plugins.module_utils._placement import needs as _needs
+from ansible_collections.teamllm.stack.plugins.module_utils._placement._numpy import np
 
 GIB = 1024**3
 DETAIL_LIMIT = 10  # models explained in full (closest candidate and checked suggestions)
@@ -59,7 +58,7 @@ class Context:
         reqs = self.requests[:ri] + [changed] + self.requests[ri + 1:]
         types = _candidates.Types(reqs, self.cluster, self.needs, self.engines)
         got = {}
-        for r, _, _ in _greedy.greedy(types, self.cluster, self.policy):
+        for r, _type, _group in _greedy.greedy(types, self.cluster, self.policy):
             got[r] = got.get(r, 0) + 1
         return got.get(ri, 0) >= changed.replicas and all(
             got.get(j, 0) >= self.counts.get(j, 0) for j in range(len(reqs)) if j != ri)

@@ -14,7 +14,7 @@ class relaxation hands :func:`pack` its own order and preferred types instead.
 
 from __future__ import annotations
 
-import numpy as np
+from ansible_collections.teamllm.stack.plugins.module_utils._placement._numpy import np
 
 
 class State:
@@ -101,7 +101,7 @@ def place(state, types, r, tries, policy):
                 if found is not None and (best is None or found[0] < best[0]):
                     best = (found[0], t, found[1])
             if best is not None:
-                _, t, group = best
+                _cost, t, group = best
                 state.take(r, types.claims[t], group)
                 return r, t, group
         return None
@@ -113,7 +113,7 @@ def place(state, types, r, tries, policy):
 
 def default_tries(types, r):
     """Options of ``r`` best first; the shapes of one option compete."""
-    return [ids for _, ids in types.by_option[types.of_request[r]]]
+    return [ids for _option, ids in types.by_option[types.of_request[r]]]
 
 
 def size_key(types, r):
@@ -131,7 +131,7 @@ def greedy(types, cluster, policy):
     chosen = []
     for r in order:
         tries = default_tries(types, r)
-        for _ in range(requests[r].replicas):
+        for _replica in range(requests[r].replicas):
             got = place(state, types, r, tries, policy)
             if got is None:
                 break
@@ -184,7 +184,7 @@ def repack(types, cluster, chosen):
     for t in range(len(types.profile)):
         same.setdefault((int(types.profile[t]), int(types.quality[t])), []).append(t)
     result = []
-    for r, t, _ in sorted(chosen, key=lambda c: (-int(types.volume[c[1]]), c[0], c[1])):
+    for r, t, _group in sorted(chosen, key=lambda c: (-int(types.volume[c[1]]), c[0], c[1])):
         tries = [same[(int(types.profile[t]), int(types.quality[t]))]]
         got = place(state, types, r, tries, "binpack")
         while got is None and closed:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-import numpy as np
+from ansible_collections.teamllm.stack.plugins.module_utils._placement._numpy import np
 
 _BANNER_SHOWN = False
 # Model statuses after which the solution (if feasible) is usable but not proven optimal.

@@ -15,9 +15,8 @@ order (symmetry); spread: load_d <= z and the co-location counts y_rh.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ansible_collections.teamllm.stack.plugins.module_utils._placement import sparse
+from ansible_collections.teamllm.stack.plugins.module_utils._placement._numpy import np
 
 GIB = 1024**3
 
@@ -142,7 +141,7 @@ class Problem:
             values[self.z] = min(1.0, max([c / max(1, cluster.capacity[k])
                                            for k, c in load.items()] or [0.0]))
             host_of = {}
-            for r, _, g in chosen:
+            for r, _type, g in chosen:
                 key = r * len(cluster.host_names) + int(cluster.group_host[g])
                 host_of[key] = host_of.get(key, 0) + 1
             for j, pair in enumerate(self.y_pairs):

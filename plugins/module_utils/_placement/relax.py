@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ansible_collections.teamllm.stack.plugins.module_utils._placement import sparse
+from ansible_collections.teamllm.stack.plugins.module_utils._placement._numpy import np
 
 GIB = 1024**3
 _LARGE_LEVELS = (1, 2, 3)
@@ -32,7 +31,7 @@ _LARGE_LEVELS = (1, 2, 3)
 
 def _shape_classes(cluster, width):
     table = np.full((len(cluster.shape_keys), width), -1, dtype=np.int64)
-    for s, (_, classes) in enumerate(cluster.shape_keys):
+    for s, (_kind, classes) in enumerate(cluster.shape_keys):
         table[s, :len(classes)] = classes
     return table
 
@@ -41,7 +40,7 @@ def trivial_bound(types):
     """Every replica at its best type, as many as its groups allow."""
     total = 0
     for p, members in enumerate(types.members):
-        ids = [t for _, ts in types.by_option[p] for t in ts]
+        ids = [t for _option, ts in types.by_option[p] for t in ts]
         if not ids:
             continue
         groups = int(sum(types.groups[t] for t in ids))
@@ -84,7 +83,7 @@ def _distinct_rows(model, types, classes, count, n_c):
     """Replicas of one model use distinct devices: per profile and class, the devices its
     types take count at most min(replicas, devices of the class) per request."""
     for p, members in enumerate(types.members):
-        ids = np.array([t for _, ts in types.by_option[p] for t in ts], dtype=np.int64)
+        ids = np.array([t for _option, ts in types.by_option[p] for t in ts], dtype=np.int64)
         if not len(ids) or all(types.requests[r].replicas == 1 for r in members):
             continue
         uses = np.zeros((len(ids), n_c))
@@ -113,7 +112,7 @@ def solve(solver, types, cluster, seconds):
 def packing_value(types, cluster, chosen):
     """binpack's objective for a plan: hosts used x (most devices on a host + 1) + devices
     used (the MILP's stage 2 minimises the same)."""
-    devices = {k for _, _, g in chosen for k in cluster.group_devs[g]}
+    devices = {k for _r, _type, g in chosen for k in cluster.group_devs[g]}
     hosts = {int(cluster.dev_host[k]) for k in devices}
     return len(hosts) * _host_weight(cluster) + len(devices)
 
@@ -169,7 +168,7 @@ def guided_items(types, y):
     guided, rest, targets = [], [], {}
     by_volume, volume, shape = {}, types.volume.tolist(), types.shape.tolist()
     for p, members in enumerate(types.members):
-        ids = sorted((t for _, ts in types.by_option[p] for t in ts),
+        ids = sorted((t for _option, ts in types.by_option[p] for t in ts),
                      key=lambda t: (volume[t], t))
         by_volume[p] = ids
         tries_on = {}  # the LP's shape first, each type alone, smallest first
@@ -179,10 +178,10 @@ def guided_items(types, y):
         for t in sorted(values, key=lambda t: (-(values[t] - counts[t]), t))[:max(0, extra)]:
             counts[t] += 1
         queue = [t for t in sorted(counts, key=lambda t: (-volume[t], t))
-                 for _ in range(counts[t])]
+                 for _copy in range(counts[t])]
         queue.reverse()
         for r in members:
-            for _ in range(types.requests[r].replicas):
+            for _replica in range(types.requests[r].replicas):
                 if queue:
                     t = queue.pop()
                     if shape[t] not in tries_on:
@@ -196,7 +195,7 @@ def guided_items(types, y):
     guided.sort(key=lambda item: (not pinned[item[0]], -item[1], item[0]))
     smallest = {r: volume[by_volume[types.of_request[r]][0]] for r in set(rest)}
     rest.sort(key=lambda r: (not pinned[r], smallest[r], r))
-    return ([(r, tries) for r, _, tries in guided]
+    return ([(r, tries) for r, _volume, tries in guided]
             + [(r, [[t] for t in by_volume[types.of_request[r]]]) for r in rest]), targets
 
 
@@ -204,11 +203,11 @@ def smallest_first_items(types):
     """Per replica (request, tries): requests by their smallest type, smallest first, each
     trying its types smallest first: the most replicas a greedy packs, before upgrades."""
     volume = types.volume.tolist()
-    tries = [[[t] for t in sorted((t for _, ts in by for t in ts), key=lambda t: (volume[t], t))]
+    tries = [[[t] for t in sorted((t for _option, ts in by for t in ts), key=lambda t: (volume[t], t))]
              for by in types.by_option]
     items = []
     for r in sorted((r for r in range(len(types.requests)) if tries[types.of_request[r]]),
                     key=lambda r: (types.requests[r].host is None,
                                    volume[tries[types.of_request[r]][0][0]], r)):
-        items.extend((r, tries[types.of_request[r]]) for _ in range(types.requests[r].replicas))
+        items.extend((r, tries[types.of_request[r]]) for _replica in range(types.requests[r].replicas))
     return items

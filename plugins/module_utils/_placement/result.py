@@ -104,11 +104,11 @@ def build(requests, chosen, types, cluster, meta, unplaced):
         for key in hosts[name].devices:
             d = devices[key]
             taken = used.get(d.index if d.kind == "gpu" else "ram", [])
-            planned = sum(b for _, b in taken)
+            planned = sum(b for _inst, b in taken)
             rows.append({"index": d.index, "uuid": d.uuid, "name": d.name, "kind": d.kind,
                          "memory_total": d.total, "reserved": d.total - d.capacity,
                          "planned": planned, "free": d.capacity - planned,
-                         "instances": [i for i, _ in taken]})
+                         "instances": [i for i, _claim in taken]})
         placement[name] = {"address": hosts[name].address, "instances": instances,
                            "devices": rows}
     result = {"placement": placement, "unplaced": unplaced}

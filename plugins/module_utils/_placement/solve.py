@@ -29,6 +29,8 @@ from ansible_collections.teamllm.stack.plugins.module_utils._placement import re
 # of the time limit (at least 30 ms, at most 1 s), also enough to build the result.
 _MARGIN = 0.1
 _MIN_RUN = 0.02  # below this, HiGHS is not started
+# The optimality gaps HiGHS runs with, in every MILP stage.
+_MIP_GAPS = (("mip_rel_gap", 0.0), ("mip_abs_gap", 0.5))
 
 
 class Report:
@@ -186,8 +188,7 @@ def _stage1(report, types, cluster, policy, max_candidates, highspy, threads):
         _out_of_time(report, "the MILP")
         return
     problem = _milp.Problem(types, cluster, policy)
-    solver = _highs.Solver(highspy, threads, options=(("mip_rel_gap", 0.0),
-                                                        ("mip_abs_gap", 0.5)))
+    solver = _highs.Solver(highspy, threads, options=_MIP_GAPS)
     problem.model.load(solver)
     report.problem, report.solver = problem, solver
     outcome, plan = _timed(report, _milp.stage, solver, problem, problem.values(best),
@@ -235,7 +236,7 @@ def _stage2(report, types, cluster, policy, max_candidates, highspy, threads):
         trivial = score >= _relax.trivial_bound(types)
         mask = None
         if trivial:
-            top = {p: max((int(types.rank[t]) for _, ts in types.by_option[p] for t in ts),
+            top = {p: max((int(types.rank[t]) for _option, ts in types.by_option[p] for t in ts),
                           default=0) for p in range(len(types.members))}
             mask = types.rank == [top[int(p)] for p in types.profile]
         count = types.count(mask)
@@ -248,8 +249,7 @@ def _stage2(report, types, cluster, policy, max_candidates, highspy, threads):
             _out_of_time(report, label)
             return
         problem = _milp.Problem(types, cluster, policy, mask)
-        report.solver = _highs.Solver(highspy, threads, options=(("mip_rel_gap", 0.0),
-                                                                   ("mip_abs_gap", 0.5)))
+        report.solver = _highs.Solver(highspy, threads, options=_MIP_GAPS)
         problem.model.load(report.solver)
     if report.left() < _MIN_RUN:
         _out_of_time(report, label)

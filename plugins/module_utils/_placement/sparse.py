@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-import numpy as np
+from ansible_collections.teamllm.stack.plugins.module_utils._placement._numpy import np
 
 
 class Model:
@@ -42,7 +42,7 @@ class Model:
         return first
 
     def set_upper(self, name, upper):
-        position, _, n = self.named[name]
+        position, _first, n = self.named[name]
         self.row_upper[position] = np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,))
 
     def add(self, cols, rows, values):

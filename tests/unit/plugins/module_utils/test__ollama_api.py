@@ -262,3 +262,23 @@ def test_unreachable_server_fails_except_in_check_mode():
     with pytest.raises(api.Unreachable):
         api.ensure(c, {"name": "x", "from": "y"})
     assert api.ensure(c, {"name": "x", "from": "y"}, check_mode=True)["changed"] is True
+
+
+def test_every_request_goes_through_ansible_open_url(client, tmp_path, monkeypatch):
+    """ansible-test's replace-urlopen: the client uses ansible.module_utils.urls.open_url
+    (proxies and TLS validation as every Ansible module has them), uploads included."""
+    calls = []
+
+    def recording(url, **kwargs):
+        calls.append((kwargs.get("method"), url.split("/api/", 1)[1]))
+        return api_open_url(url, **kwargs)
+
+    api_open_url = api.open_url
+    monkeypatch.setattr(api, "open_url", recording)
+    assert client.version()
+    blob = tmp_path / "blob"
+    blob.write_bytes(b"layer")
+    hexd = hashlib.sha256(b"layer").hexdigest()
+    client.push_blob(hexd, blob)
+    assert client.has_blob(hexd)
+    assert calls == [("GET", "version"), ("POST", f"blobs/sha256:{hexd}"), ("HEAD", f"blobs/sha256:{hexd}")]
