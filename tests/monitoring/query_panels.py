@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A test helper: runs every query of the Grafana dashboards (roles/grafana/files/dashboards)
 against a real Prometheus and prints, per panel query, its status and how many series it
 returned, as JSON. molecule/monitoring runs it on the monitoring host after traffic and

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A test helper, not a product: a real HTTP server that receives Alertmanager's webhook
 notifications in molecule/monitoring and appends each one, as received, to a JSON-lines file.
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: teamllm.stack contributors
 # Apache License 2.0
 """teamllm.stack's GPU exporter: nvitop-exporter (nvitop's Prometheus exporter, PyPI) with the
@@ -147,7 +146,7 @@ class TeamllmCollector:
             handle = nvml.nvmlDeviceGetHandleByIndex(index)
             self.devices.append((str(index), _text(nvml.nvmlDeviceGetUUID(handle)), handle))
         self.watcher = watcher if watcher is not None else XidWatcher(
-            nvml, {uuid: handle for _, uuid, handle in self.devices})
+            nvml, {uuid: handle for _index, uuid, handle in self.devices})
 
     def _try(self, call, *args):
         try:
