@@ -55,10 +55,21 @@ def report(out, estimate_file, apps_file, pid="", unit="", smi=None):
     info = next((labels for n, labels, _ in loaded if n == "nvitop_info"), {})
     estimate = int(est["instance"]["bytes_per_gpu"][0])
     process = one(loaded, "process_gpu_memory_MiB", pid=str(pid))
+    matched = "pid"
+    if process is None:
+        # NVML reports host pids; in a container with a pid namespace of its own they differ from
+        # the one the script saw: take the one GPU process that appeared with llama-server
+        before = {labels.get("pid") for n, labels, _ in idle if n == "process_gpu_memory_MiB"}
+        new = [(labels.get("pid"), v) for n, labels, v in loaded
+               if n == "process_gpu_memory_MiB" and labels.get("pid") not in before]
+        if len(new) == 1:
+            nvml_pid, process = new[0]
+            matched = f"the only new GPU process (NVML pid {nvml_pid})"
     used_idle = one(idle, "gpu_memory_used_MiB", index="0")
     used_loaded = one(loaded, "gpu_memory_used_MiB", index="0")
     measured = {
         "pid": str(pid),
+        "process_matched_by": matched if process is not None else "not found in NVML's process list",
         "unit": unit or "(a plain process: no systemd on this machine)",
         "nvml_process_bytes": int(process * MIB) if process is not None else None,
         "nvidia_smi_compute_app_bytes": int(app_bytes[str(pid)]) if str(pid) in app_bytes else None,

@@ -45,3 +45,18 @@ def test_the_report_sets_the_process_memory_next_to_the_estimate(tmp_path):
     assert result["teamllm_metric_names"] == ["teamllm_gpu_other_memory_bytes",
                                               "teamllm_instance_gpu_memory_estimate_bytes"]
     assert json.loads((tmp_path / "plan-vs-reality.json").read_text())["estimate_bytes"] == 44000000000
+
+
+def test_a_process_in_another_pid_namespace_is_the_one_new_gpu_process(tmp_path):
+    (tmp_path / "metrics-idle.txt").write_text(f"gpu_memory_used_MiB{{{GPU}}} 500.0\n")
+    (tmp_path / "metrics-loaded.txt").write_text(
+        f"gpu_memory_used_MiB{{{GPU}}} 1500.0\n"
+        f'process_gpu_memory_MiB{{{GPU},pid="98765",username="N/A"}} 900.0\n')
+    (tmp_path / "apps.csv").write_text("")
+    estimate = tmp_path / "estimate.json"
+    estimate.write_text(json.dumps({"instance": {"bytes_per_gpu": [1000 << 20]}}))
+    result = report.report(str(tmp_path), str(estimate), str(tmp_path / "apps.csv"), pid="321", smi="")
+    assert result["measured"]["nvml_process_bytes"] == 900 << 20
+    assert result["measured"]["process_matched_by"] == "the only new GPU process (NVML pid 98765)"
+    assert result["measured_over_estimate"] == 0.9
+    assert result["gpu"]["name"] == ""
