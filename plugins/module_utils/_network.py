@@ -23,12 +23,12 @@ def is_loopback(address):
         return False
 
 
-def allow_sets(addresses, host="this host", variable="llm_engine_allow_from"):
+def allow_sets(addresses, host="this host", variable="llm_engine_allow_from", allow_empty=False):
     """Split ``addresses`` (IPs or CIDR networks) into sorted, de-duplicated IPv4 and IPv6
     lists of networks in nft syntax: ``{"ipv4": [...], "ipv6": [...]}``.
 
     Raises :class:`AddressError` naming the host, the variable and every bad entry; an empty
-    list is an error too, since it would shut the gateway out."""
+    list is an error too (it would shut the gateway out) unless ``allow_empty``."""
     bad, v4, v6 = [], set(), set()
     for entry in addresses or []:
         try:
@@ -43,7 +43,7 @@ def allow_sets(addresses, host="this host", variable="llm_engine_allow_from"):
             f"{host}: {variable} holds {', '.join(bad)}, which is not an IP address or network; "
             f"list the gateway hosts' addresses (e.g. 10.0.0.5 or 10.0.0.0/24)"
         )
-    if not v4 and not v6:
+    if not v4 and not v6 and not allow_empty:
         raise AddressError(
             f"{host}: {variable} is empty, so no gateway could reach the engines that listen on "
             f"a private address; set it to the gateway hosts' addresses, or set "

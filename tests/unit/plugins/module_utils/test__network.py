@@ -27,3 +27,8 @@ def test_allow_sets_name_host_variable_and_bad_entries():
 def test_allow_sets_refuse_an_empty_list():
     with pytest.raises(_network.AddressError, match="is empty, so no gateway could reach"):
         _network.allow_sets([], host="node1")
+
+
+def test_allow_sets_accept_an_empty_list_when_asked():
+    # an exporter's table admits only the monitoring hosts: its gateway set is empty
+    assert _network.allow_sets([], allow_empty=True) == {"ipv4": [], "ipv6": []}
