@@ -45,7 +45,10 @@ stage() {
 }
 
 lint() {
-  yamllint -s . && ansible-lint --profile production --offline && ruff check plugins tests tools benchmarks &&
+  # ansible-lint installs this collection into $ANSIBLE_HOME/collections for its syntax check:
+  # one of this checkout's own, so other checkouts linting at the same time cannot shadow it
+  yamllint -s . && ANSIBLE_HOME="$repo/.ansible" ansible-lint --profile production --offline &&
+    ruff check plugins tests tools benchmarks &&
     antsibull-changelog lint
 }
 
