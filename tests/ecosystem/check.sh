@@ -71,8 +71,10 @@ fi
 
 step "1/4 galaxy-importer $(pip show galaxy-importer 2>/dev/null | sed -n 's/^Version: //p')"
 # (in $work: it writes importer_result.json into the current directory)
-(cd "$work" && GALAXY_IMPORTER_CONFIG="$here/galaxy-importer.cfg" python -m galaxy_importer.main \
-  "$tarball" >"$work/importer.log" 2>&1)
+# Its ansible-lint resolves the collection's roles in an Ansible home of its own, never a copy
+# another checkout installed into ~/.ansible
+(cd "$work" && ANSIBLE_HOME="$work/ansible-home" GALAXY_IMPORTER_CONFIG="$here/galaxy-importer.cfg" \
+  python -m galaxy_importer.main "$tarball" >"$work/importer.log" 2>&1)
 rc=$?
 grep -v '^\s*$' "$work/importer.log" | grep -Ev '^(Loading|Finding|Getting|Linting|Running|Importing|\.\.\.)'
 # Any warning or error fails, except the notice that an ignore file exists (see
