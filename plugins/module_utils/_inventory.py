@@ -10,6 +10,7 @@ import difflib
 import re
 
 from ansible_collections.teamllm.stack.plugins.module_utils._engines import NAMES as _ENGINE_NAMES
+from ansible_collections.teamllm.stack.plugins.module_utils._network import wide_problem
 
 # Characters of a key as the gateway accepts it in `Authorization: Bearer <key>`.
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9._~+/=-]{32,512}$")
@@ -134,6 +135,11 @@ def validate_host(host: str, host_vars: dict, known: dict, prefixes: tuple[str, 
             errors.append(f"host {host}: unknown variable {var}: {hint}")
     if "llm_api_clients" in host_vars:
         errors += [f"host {host}: {e}" for e in validate_clients(host_vars["llm_api_clients"])]
+    allow_from = host_vars.get("llm_engine_allow_from")
+    if isinstance(allow_from, list) and host_vars.get("llm_engine_allow_wide") is not True:
+        problem = wide_problem(allow_from, host=f"host {host}")
+        if problem:
+            errors.append(problem)
     models = host_vars.get("llm_models")
     if isinstance(models, list):
         for i, model in enumerate(models):

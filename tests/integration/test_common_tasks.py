@@ -2,7 +2,9 @@
 
 - SECURITY.md row 6: port_free.yml (community.general's listen_ports_facts) against a port a
   process of this test holds. A port taken by another program fails the run naming that program
-  and its pid; the service itself holding its port (a second run) passes."""
+  and its pid; the service itself holding its port (a second run) passes.
+- Issue 15, finding 6: firewall.yml refuses a world-wide allow list before it installs or
+  writes anything, unless the inventory opts in with llm_engine_allow_wide."""
 
 from __future__ import annotations
 
@@ -65,3 +67,13 @@ def test_the_service_itself_may_hold_its_port(tmp_path, holder):
     rc, out = run_tasks(tmp_path, "port_free.yml", {"_common_port": port, "_common_port_owner": name})
     assert rc == 0, out[-3000:]
 
+
+@pytest.mark.parametrize("allow", [["0.0.0.0/0"], ["10.0.0.5", "::/0"]])
+def test_firewall_refuses_a_world_wide_allow_list_before_anything(tmp_path, allow):
+    rc, out = run_tasks(tmp_path, "firewall.yml", {
+        "_common_firewall_name": "llama_cpp", "_common_firewall_ports": [8100],
+        "_common_firewall_allow": allow})
+    assert rc != 0
+    assert "Refuse a world-wide allow list unless the inventory opts in, llama_cpp" in out, out[-3000:]
+    assert f"localhost: llm_engine_allow_from admits {allow[-1]}, which reaches beyond" in out
+    assert "Install nftables" not in out

@@ -53,6 +53,9 @@ BASE = {
         ({"llm_api_clients": [{"name": "alice", "key": "CHANGE_ME_CHANGE_ME_CHANGE_ME_CHANGE_ME"}]}, "looks like a placeholder"),
         ({"llm_api_clients": [{"name": "alice", "key": GOOD_KEY}, {"name": "bob", "key": GOOD_KEY}]},
          "the same key is given to alice"),
+        ({"llm_engine_allow_from": ["10.0.0.5", "0.0.0.0/0"]},
+         "host node1: llm_engine_allow_from admits 0.0.0.0/0, which reaches beyond private networks"),
+        ({"llm_engine_allow_from": ["::/0"]}, "set llm_engine_allow_wide: true"),
     ],
 )
 def test_bad_inventory_fails_before_any_host_is_touched(tmp_path, change, expected):
@@ -69,6 +72,12 @@ def test_empty_group_fails(tmp_path):
     rc, out = run_site(tmp_path, BASE, groups=("llm_nodes",))
     assert rc != 0
     assert "inventory group gateway is missing" in out
+
+
+def test_world_wide_allow_list_passes_validation_with_its_opt_in(tmp_path):
+    rc, out = run_site(tmp_path, {**BASE, "llm_engine_allow_from": ["0.0.0.0/0"], "llm_engine_allow_wide": True})
+    assert "problem(s); nothing was changed" not in out, out[-3000:]
+    assert rc != 0 and ("UNREACHABLE" in out or "unreachable=1" in out)
 
 
 def test_valid_inventory_passes_validation_then_needs_the_host(tmp_path):

@@ -18,6 +18,8 @@ KNOWN = {
     "llm_artifact_source": {"type": "str", "choices": ["upstream", "mirror", "controller"]},
     "docker_users": {"type": "list"},
     "nvidia_driver_force": {"type": "bool"},
+    "llm_engine_allow_from": {"type": "list"},
+    "llm_engine_allow_wide": {"type": "bool"},
 }
 PREFIXES = ("docker_", "gateway_", "llama_cpp_", "llm_", "nvidia_driver_")
 
@@ -107,3 +109,18 @@ def test_groups():
         "inventory group llm_nodes is empty: add at least one host to it",
         "inventory group monitoring is missing: add at least one host to it",
     ]
+
+
+@pytest.mark.parametrize("allow", [["0.0.0.0/0"], ["::/0"], ["10.0.0.5", "8.0.0.0/7"]])
+def test_world_wide_engine_allow_list_needs_its_opt_in(allow):
+    errors = validate_host("node1", {"llm_engine_allow_from": allow}, KNOWN, PREFIXES)
+    assert len(errors) == 1
+    assert errors[0].startswith("host node1: llm_engine_allow_from admits ")
+    assert "set llm_engine_allow_wide: true" in errors[0]
+    opted_in = {"llm_engine_allow_from": allow, "llm_engine_allow_wide": True}
+    assert validate_host("node1", opted_in, KNOWN, PREFIXES) == []
+
+
+def test_private_engine_allow_list_passes():
+    host_vars = {"llm_engine_allow_from": ["10.0.0.0/8", "192.168.1.7", "fd00::/8"]}
+    assert validate_host("node1", host_vars, KNOWN, PREFIXES) == []
