@@ -5,7 +5,7 @@ documented in the .yml file of its name beside this one."""
 
 from __future__ import annotations
 
-from ansible_collections.teamllm.stack.plugins.module_utils._inventory import api_key_problem
+from ansible_collections.teamllm.stack.plugins.module_utils._api_keys import api_key_problem
 
 
 class FilterModule:

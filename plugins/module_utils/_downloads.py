@@ -5,14 +5,95 @@ the sha256 it must have. Pure logic: no Ansible, no I/O. Private to the collecti
 
 from __future__ import annotations
 
+import posixpath
 import re
+from urllib.parse import urlsplit
 
 SOURCES = ("upstream", "mirror", "controller")
+NOT_RECORDED = "TO_BE_FILLED"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+# Keys that make an entry an apt repository (a tree, not one file: no sha256 of its own).
+_REPOSITORY_KEYS = ("layout", "suites")
 
 
 class DownloadError(ValueError):
     """An entry or a setting that cannot be resolved; the message says what to fix."""
+
+
+def _has_credentials(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "@" in url
+    return bool(parts.username or parts.password) or "@" in parts.netloc
+
+
+def mirror_url_problem(url: object) -> str:
+    """Why ``llm_mirror_url`` cannot be used, or "". The URL itself is never quoted: it may hold
+    credentials."""
+    if not isinstance(url, str):
+        return "llm_mirror_url must be a string (the mirror's https:// base URL)"
+    if not url:
+        return ""
+    if _has_credentials(url):
+        return ("llm_mirror_url holds credentials (user:password@): they would reach facts, "
+                "task results and the nodes' apt sources; serve the mirror without a login on "
+                "the private network (its files are checked by sha256), or use "
+                "llm_artifact_source: controller")
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme == "http":
+        return ("llm_mirror_url uses plain http://: serve the mirror over https:// (or use "
+                "llm_artifact_source: controller, which copies over the Ansible connection)")
+    if scheme != "https" or not urlsplit(url).hostname:
+        return "llm_mirror_url must be an https:// URL with a host name (the mirror's base URL)"
+    return ""
+
+
+def sha256_problem(name: str, sha: object, variable: str = "llm_downloads") -> str:
+    """Why an entry's ``sha256`` is not usable, or "" (64 hex digits, or "mirror")."""
+    text = str(sha or "")
+    if text == NOT_RECORDED:
+        return (f"{variable}.{name}.sha256 is not recorded yet ({NOT_RECORDED}): download the "
+                "file once on a connected machine, check it against the publisher's checksum, "
+                f"and record the output of `sha256sum FILE` as llm_model_downloads.{name}.sha256 "
+                "in the inventory (an entry of the same name replaces the collection's)")
+    if text.lower() == "mirror" or _HEX64.match(text.lower()):
+        return ""
+    return (f"{variable}.{name}.sha256 must be 64 hex digits (the output of `sha256sum FILE`) "
+            "or 'mirror' (recorded in the mirror's SHA256SUMS by the mirror builder)")
+
+
+def entry_problems(name: str, entry: object, *, needed: bool = True,
+                   variable: str = "llm_downloads") -> list[str]:
+    """Problems with one manifest entry, checkable without fetching anything: a relative
+    ``path`` without ``..``, a ``sha256`` of 64 hex digits or "mirror" (``TO_BE_FILLED`` passes
+    only when ``needed`` is false: an entry no model or role of this run uses), an https ``url``. Entries without a
+    ``path`` are container images pulled by name; apt repository entries have no sha256."""
+    label = f"{variable}.{name}"
+    if not isinstance(entry, dict):
+        return [f"{label} must be a dict (version, path, url, sha256)"]
+    problems = []
+    path = entry.get("path")
+    if path is not None or "sha256" in entry:
+        text = str(path or "").rstrip("/")
+        if not text or text.startswith("/") or "\\" in text or posixpath.normpath(text) != text \
+                or ".." in text.split("/"):
+            problems.append(f"{label}.path must be a relative path inside the mirror, without "
+                            "'..', '//' or a leading '/' (e.g. models/name.gguf)")
+    if not any(key in entry for key in _REPOSITORY_KEYS) and ("path" in entry or "sha256" in entry):
+        sha = entry.get("sha256")
+        if needed or str(sha) != NOT_RECORDED:
+            problem = sha256_problem(name, sha, variable)
+            if problem:
+                problems.append(problem)
+    url = entry.get("url")
+    if url:
+        if not isinstance(url, str) or _has_credentials(url):
+            problems.append(f"{label}.url must not hold credentials")
+        elif not url.lower().startswith("https://"):
+            problems.append(f"{label}.url must be an https:// URL (the sha256 protects the file, "
+                            "https the request), or empty when the mirror builder makes it")
+    return problems
 
 
 def parse_sha256sums(text: str) -> dict[str, str]:
@@ -55,6 +136,12 @@ def resolve(
     path = str(entry.get("path") or "").strip("/")
     if not path:
         raise DownloadError(f"llm_downloads.{name} has no 'path'")
+    if source == "mirror" and _has_credentials(str(mirror_url or "")):
+        # never let credentials reach a fact or a task result (the URL is not quoted)
+        raise DownloadError(mirror_url_problem(str(mirror_url)))
+    problem = sha256_problem(name, entry.get("sha256"))
+    if problem:
+        raise DownloadError(problem)
 
     sha = str(entry.get("sha256") or "").lower()
     if sha == "mirror":

@@ -23,12 +23,12 @@ def is_loopback(address):
         return False
 
 
-def allow_sets(addresses, host="this host", variable="llm_engine_allow_from"):
+def allow_sets(addresses, host="this host", variable="llm_engine_allow_from", allow_empty=False):
     """Split ``addresses`` (IPs or CIDR networks) into sorted, de-duplicated IPv4 and IPv6
     lists of networks in nft syntax: ``{"ipv4": [...], "ipv6": [...]}``.
 
     Raises :class:`AddressError` naming the host, the variable and every bad entry; an empty
-    list is an error too, since it would shut the gateway out."""
+    list is an error too (it would shut the gateway out) unless ``allow_empty``."""
     bad, v4, v6 = [], set(), set()
     for entry in addresses or []:
         try:
@@ -43,7 +43,7 @@ def allow_sets(addresses, host="this host", variable="llm_engine_allow_from"):
             f"{host}: {variable} holds {', '.join(bad)}, which is not an IP address or network; "
             f"list the gateway hosts' addresses (e.g. 10.0.0.5 or 10.0.0.0/24)"
         )
-    if not v4 and not v6:
+    if not v4 and not v6 and not allow_empty:
         raise AddressError(
             f"{host}: {variable} is empty, so no gateway could reach the engines that listen on "
             f"a private address; set it to the gateway hosts' addresses, or set "
@@ -82,16 +82,16 @@ def wide_networks(addresses):
     return wide
 
 
-def wide_problem(addresses, host="this host", variable="llm_engine_allow_from",
+def wide_problem(addresses, host="", variable="llm_engine_allow_from",
                  opt_in="llm_engine_allow_wide"):
-    """A message naming the host, the variable and its world-wide entries, or "" when there
-    are none. An engine has no authentication of its own (Ollama, llama.cpp) or guards only
+    """A message naming the host (when given), the variable and its world-wide entries, or ""
+    when there are none. An engine has no authentication of its own (Ollama, llama.cpp) or guards only
     part of its API (vLLM): a world-wide allow list is an open engine."""
     wide = wide_networks(addresses)
     if not wide:
         return ""
     return (
-        f"{host}: {variable} admits {', '.join(wide)}, which reaches beyond private networks "
+        f"{host + ': ' if host else ''}{variable} admits {', '.join(wide)}, which reaches beyond private networks "
         f"and is wider than a /{WIDE_PREFIX[4]} (IPv4) or /{WIDE_PREFIX[6]} (IPv6): anyone in "
         f"it could reach the engines, which have no authentication of their own. List the "
         f"gateway hosts' addresses; if a range that wide is really meant, set {opt_in}: true"

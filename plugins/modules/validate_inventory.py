@@ -9,9 +9,16 @@ short_description: Validate the inventory for teamllm.stack before any host is t
 description:
   - Runs once on the controller over every host of the play.
   - Reports unknown or misspelled variables (with the closest known names), values of the
-    wrong type (string booleans included), missing or empty groups, unknown engine names,
-    and empty, short, placeholder or shared API keys. Keys are never printed.
-  - The known variables are those documented in the roles' C(meta/argument_specs.yml).
+    wrong type (string booleans included) or outside the spec's choices, numbers out of range
+    (ports, rate limits, bursts, timeouts, counts, fractions), malformed sizes, times and
+    addresses, missing or empty groups, a gateway without clients, unusable or shared API
+    keys (empty, whitespace or a trailing newline, short, placeholder, under about 128 bits),
+    download entries that are malformed or not recorded (C(TO_BE_FILLED)), a mirror URL over
+    plain http or with credentials, C(llm_models) the placement would refuse, and keys given
+    twice in one YAML mapping of an inventory file.
+  - Keys, passwords and the mirror URL are never printed.
+  - The known variables, their types and choices are those documented in the roles'
+    C(meta/argument_specs.yml), checked with Ansible's C(ArgumentSpecValidator).
 version_added: 0.1.0
 author: teamllm.stack developers (!UNKNOWN)
 options:

@@ -8,8 +8,9 @@ know of it: how a placed instance becomes the engine role's instance (its module
 ``llm_models`` item only it reads, whether its weights are GGUF files, whether it may require
 an API key of its own (``<engine>_api_key``), whether one server per host serves all its
 instances on one port, whether it runs in a container, whether it splits a model by tensor
-parallelism, whether it can serve from a CPU host's RAM, and whether a model with
-``engine: any`` may be given to it. :data:`ENGINES` lists them in the order the placement
+parallelism, whether it can serve from a CPU host's RAM, whether a model with
+``engine: any`` may be given to it, and what the monitoring reads of it (its readiness path, its
+Prometheus metrics path, the systemd unit of an instance). :data:`ENGINES` lists them in the order the placement
 prefers them. Pure Python; private to the collection.
 
 ``deployment.py`` turns a placement into the per-host instances and the gateways' routes.
@@ -43,6 +44,11 @@ class Engine:
     tensor_parallel: bool  # several GPUs split by tensors: their count must divide heads and vocab
     cpu: bool  # can serve from the RAM of a CPU-only host
     any: bool  # may be chosen for a model whose engine is "any"
+    health: str = "/health"  # path that answers 200 once the server is ready (the monitoring probe)
+    metrics: str = ""  # path of its Prometheus metrics on the API port; "" when it has none
+    unit: str = ""  # systemd unit of one instance ({name}: the instance's name); "" in a container
+    served: str = "alias"  # key of a role instance that holds its served model name
+    instance_id: str = "name"  # key of a role instance that names it uniquely on its host
 
     @property
     def model_keys(self):
@@ -63,13 +69,18 @@ ENGINES = {
     engine.name: engine
     for engine in (
         Engine("vllm", vllm, gguf=False, keyed=True, shared_server=False, container="option",
-               tensor_parallel=True, cpu=False, any=True),
+               tensor_parallel=True, cpu=False, any=True, metrics="/metrics",
+               unit="teamllm-vllm@{name}.service", served="served_name"),
         Engine("llama_cpp", llama_cpp, gguf=True, keyed=False, shared_server=False,
-               container="never", tensor_parallel=False, cpu=True, any=True),
+               container="never", tensor_parallel=False, cpu=True, any=True, metrics="/metrics",
+               unit="teamllm-llama-server@{name}.service"),
+        # Ollama has no metrics of its own: the gateway's stand in for it
         Engine("ollama", ollama, gguf=True, keyed=False, shared_server=True, container="never",
-               tensor_parallel=False, cpu=False, any=True),
+               tensor_parallel=False, cpu=False, any=True, health="/api/version",
+               unit="teamllm-ollama.service", served="name", instance_id="id"),
         Engine("localai", localai, gguf=True, keyed=True, shared_server=False,
-               container="always", tensor_parallel=False, cpu=False, any=False),
+               container="always", tensor_parallel=False, cpu=False, any=False,
+               health="/readyz", metrics="/metrics"),
     )
 }
 NAMES = tuple(ENGINES)

@@ -47,3 +47,8 @@ def test_world_wide_entries_are_named(entry):
 def test_private_or_narrow_entries_pass(entry):
     assert _network.wide_networks([entry]) == []
     assert _network.wide_problem([entry], host="node1") == ""
+
+
+def test_allow_sets_accept_an_empty_list_when_asked():
+    # an exporter's table admits only the monitoring hosts: its gateway set is empty
+    assert _network.allow_sets([], allow_empty=True) == {"ipv4": [], "ipv6": []}
