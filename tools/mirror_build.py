@@ -24,6 +24,7 @@ import argparse
 import collections
 import contextlib
 import fcntl
+import gzip
 import hashlib
 import importlib.util
 import io
@@ -36,8 +37,8 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable, Collection, Iterator, Mapping
+from pathlib import Path, PurePosixPath
 
 import yaml
 
@@ -249,6 +250,8 @@ def fetch_sdist(entry: dict, cache: Path) -> Path:
 def build_llama_server(manifest: dict, mirror: Mirror, cache: Path, jobs: int) -> None:
     src_entry = manifest["llama_cpp_python_sdist"]
     out_entry = manifest["llama_server_cpu"]
+    # Not PACKING: a compiled binary differs from machine to machine anyway, so a new packing
+    # is not worth a 7-minute compile; the next change of the inputs packs it the new way.
     key = key_of(src_entry["sha256"], LLAMA_CMAKE_ARGS, out_entry["path"])
     if mirror.fresh(out_entry["path"], key):
         log(f"{out_entry['path']} is cached (key {key})")
@@ -264,8 +267,9 @@ def build_llama_server(manifest: dict, mirror: Mirror, cache: Path, jobs: int) -
         pack(tarball, {
             "bin/llama-server": binary,
             "LICENSE": src / "LICENSE",
-        }, extra={"BUILD": (f"llama-cpp-python {src_entry['version']} vendored llama.cpp\n"
-                            f"cmake {' '.join(LLAMA_CMAKE_ARGS)}\n").encode()})
+            "BUILD": (f"llama-cpp-python {src_entry['version']} vendored llama.cpp\n"
+                      f"cmake {' '.join(LLAMA_CMAKE_ARGS)}\n").encode(),
+        })
         digest = mirror.put(out_entry["path"], tarball, key)
     log(f"{out_entry['path']} {digest}")
     shutil.rmtree(work / "build", ignore_errors=True)
@@ -300,24 +304,43 @@ def extract_llama_source(sdist: Path, src: Path) -> Path:
     return src
 
 
-def pack(tarball: Path, files: dict[str, Path], extra: dict[str, bytes]) -> None:
-    """A reproducible tarball: fixed order, owner, mode and mtime."""
-    def info(name: str, size: int, mode: int) -> tarfile.TarInfo:
-        ti = tarfile.TarInfo(name)
-        ti.size, ti.mode, ti.mtime, ti.uid, ti.gid = size, mode, 0, 0, 0
+# The version of pack() below. Artifacts whose bytes are reproducible put it in their cache key,
+# so a change of the packing rebuilds them (llama-server does not: see build_llama_server).
+PACKING = "pack/2"
+
+
+def pack(tarball: Path, files: Mapping[str, Path | bytes], *, root: str = "",
+         executables: Collection[str] = (), level: int = 9) -> None:
+    """Write `files` ({name in the archive: a file, or its bytes}) as a reproducible .tar.gz,
+    the one packing of every artifact the mirror builder makes: members sorted by name, each
+    parent directory an entry of its own, under `root` when given; owner root (0:0); mode 0755
+    for directories and executables (a file with its executable bit, or a name listed in
+    `executables`), 0644 otherwise; mtime 0; PAX format; a gzip header without a file name or
+    time. The same inputs give the same bytes on any machine, whatever the files' own times,
+    owners or the umask. Wheels and other compressed members: `level` 1 costs little space."""
+    def member(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarInfo:
+        ti = tarfile.TarInfo(f"{root}/{name}" if root and name else (root or name))
+        ti.type, ti.mode, ti.size, ti.mtime, ti.uid, ti.gid = kind, mode, size, 0, 0, 0
         ti.uname = ti.gname = "root"
         return ti
 
-    with open(tarball, "wb") as raw:
-        import gzip
-        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-            with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                for name in sorted(files):
-                    data = files[name].read_bytes()
-                    mode = 0o755 if os.access(files[name], os.X_OK) else 0o644
-                    tar.addfile(info(name, len(data), mode), io.BytesIO(data))
-                for name in sorted(extra):
-                    tar.addfile(info(name, len(extra[name]), 0o644), io.BytesIO(extra[name]))
+    dirs = {str(parent) for name in files for parent in PurePosixPath(name).parents} - {"."}
+    with open(tarball, "wb") as raw, \
+            gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0, compresslevel=level) as gz, \
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        if root:
+            tar.addfile(member("", tarfile.DIRTYPE, 0o755))
+        for name in sorted(dirs | set(files)):
+            data = files.get(name)
+            if data is None:
+                tar.addfile(member(name, tarfile.DIRTYPE, 0o755))
+            elif isinstance(data, bytes):
+                mode = 0o755 if name in executables else 0o644
+                tar.addfile(member(name, tarfile.REGTYPE, mode, len(data)), io.BytesIO(data))
+            else:
+                mode = 0o755 if name in executables or os.access(data, os.X_OK) else 0o644
+                with data.open("rb") as f:
+                    tar.addfile(member(name, tarfile.REGTYPE, mode, data.stat().st_size), f)
 
 
 def build_tiny_model(manifest: dict, mirror: Mirror) -> None:

@@ -9,6 +9,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.teamllm.stack.plugins.module_utils._downloads import (
     DownloadError,
+    image_pin,
     resolve,
 )
 
@@ -20,6 +21,10 @@ def download_source(name, manifest, source="upstream", mirror_url="", artifacts_
         raise AnsibleFilterError(str(exc)) from exc
 
 
+def image_reference(name, manifest, allow_unpinned=None, host="this host"):
+    return image_pin(name, manifest, allow_unpinned or [], host)
+
+
 class FilterModule:
     def filters(self):
-        return {"download_source": download_source}
+        return {"download_source": download_source, "image_reference": image_reference}

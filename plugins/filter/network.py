@@ -22,6 +22,10 @@ def is_loopback(address):
     return _network.is_loopback(address)
 
 
+def firewall_wide_problem(addresses, host="this host", variable="llm_engine_allow_from"):
+    return _network.wide_problem(addresses, host=host, variable=variable)
+
+
 def gateway_addresses(hosts, hostvars, variable="llm_gateway_address"):
     """The address each gateway host reaches the engines from: its llm_gateway_address, else
     its default IPv4 address (facts), else its ansible_host, else its name."""
@@ -45,6 +49,7 @@ class FilterModule:
         return {
             "firewall_allow": firewall_allow,
             "is_loopback": is_loopback,
+            "firewall_wide_problem": firewall_wide_problem,
             "gateway_addresses": gateway_addresses,
             "monitoring_addresses": monitoring_addresses,
         }

@@ -192,3 +192,38 @@ def resolve(
             )
         result["url"] = url
     return result
+
+
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def image_pin(name: str, manifest: dict, allow_unpinned=(), host: str = "this host") -> dict:
+    """How to pull the container image of manifest entry `name`: {ref, pinned, problem}.
+
+    `ref` is `image@digest` when the entry records its registry digest, else `image:tag`.
+    `problem` says why the pull must be refused ("" when it may go ahead): an entry that is not
+    a container image, a malformed digest, or no digest at all while `name` is not listed in
+    `allow_unpinned` (the inventory's llm_allow_unpinned) - a tag can be moved to another image,
+    a digest cannot."""
+    entry = manifest.get(name)
+    if not isinstance(entry, dict) or not entry.get("image") or not entry.get("tag"):
+        return {"ref": "", "pinned": False,
+                "problem": f"{host}: llm_downloads.{name} is not a container image entry (it needs "
+                           "image, tag and digest)"}
+    image, tag = str(entry["image"]), str(entry["tag"])
+    digest = str(entry.get("digest") or "").strip()
+    if digest:
+        if not _DIGEST.match(digest):
+            return {"ref": "", "pinned": False,
+                    "problem": f"{host}: llm_downloads.{name}.digest is {digest!r}, not "
+                               "sha256:<64 lowercase hex digits>"}
+        return {"ref": f"{image}@{digest}", "pinned": True, "problem": ""}
+    ref = f"{image}:{tag}"
+    if name in (allow_unpinned or ()):
+        return {"ref": ref, "pinned": False, "problem": ""}
+    return {"ref": ref, "pinned": False, "problem": (
+        f"{host}: llm_downloads.{name} ({ref}) records no digest, so a pull could get another "
+        f"image than the one pinned. Record it on a connected machine (docker buildx imagetools "
+        f"inspect {ref}, the Digest line) as digest: sha256:... in the entry (llm_model_downloads "
+        f"may override it), load the image from the mirror (llm_artifact_source: mirror or "
+        f"controller), or accept the tag alone for this entry with llm_allow_unpinned: [{name}]")}

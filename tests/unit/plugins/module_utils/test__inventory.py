@@ -271,3 +271,17 @@ def test_the_lab_inventory_is_valid(tmp_path):
                                 .read_text())["llm_downloads_collection"]
     assert host_problems(host_vars, KNOWN, PREFIXES, groups=("gateway", "llm_nodes", "webui"),
                          collection_downloads=collection, all_hosts=("lab-node1",)) == []
+
+
+@pytest.mark.parametrize("var", ["llm_engine_allow_from", "llm_monitoring_allow_from"])
+@pytest.mark.parametrize("allow", [["0.0.0.0/0"], ["::/0"], ["10.0.0.5", "8.0.0.0/7"]])
+def test_world_wide_allow_list_needs_its_opt_in(var, allow):
+    errors = problems({var: allow})
+    assert len(errors) == 1
+    assert errors[0].startswith(f"{var} admits {allow[-1]}, which reaches beyond private networks")
+    assert "set llm_engine_allow_wide: true" in errors[0]
+    assert problems({var: allow, "llm_engine_allow_wide": True}) == []
+
+
+def test_private_allow_list_passes():
+    assert problems({"llm_engine_allow_from": ["10.0.0.0/8", "192.168.1.7", "fd00::/8"]}) == []

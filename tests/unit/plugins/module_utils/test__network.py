@@ -29,6 +29,26 @@ def test_allow_sets_refuse_an_empty_list():
         _network.allow_sets([], host="node1")
 
 
+@pytest.mark.parametrize("entry", [
+    "0.0.0.0/0", "::/0", "0.0.0.0/1", "128.0.0.0/1", "8.0.0.0/7", "2000::/3", "2001:db8::/32",
+    "203.0.0.0/15", " 0.0.0.0/0 ",
+])
+def test_world_wide_entries_are_named(entry):
+    assert _network.wide_networks(["10.0.0.5", entry]) == [entry.strip()]
+    problem = _network.wide_problem(["10.0.0.5", entry], host="node1")
+    assert problem.startswith(f"node1: llm_engine_allow_from admits {entry.strip()}, which reaches")
+    assert "set llm_engine_allow_wide: true" in problem
+
+
+@pytest.mark.parametrize("entry", [
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fd00::/8", "fe80::/10",
+    "203.0.113.0/24", "198.51.0.0/16", "2001:db8:1::/48", "2001:db8::5", "10.0.0.5", "gw.lan",
+])
+def test_private_or_narrow_entries_pass(entry):
+    assert _network.wide_networks([entry]) == []
+    assert _network.wide_problem([entry], host="node1") == ""
+
+
 def test_allow_sets_accept_an_empty_list_when_asked():
     # an exporter's table admits only the monitoring hosts: its gateway set is empty
     assert _network.allow_sets([], allow_empty=True) == {"ipv4": [], "ipv6": []}
