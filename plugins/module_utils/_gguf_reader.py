@@ -140,8 +140,6 @@ class GGUFInfo:
         return sum(t.n_bytes for t in self.tensors)
 
 
-
-
 class _Reader:
     def __init__(self, fh, big_array_limit: int):
         self.fh = fh
