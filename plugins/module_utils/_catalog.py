@@ -2,7 +2,8 @@
 # Apache License 2.0 (see LICENSE)
 """Catalog of common models (their real shapes) and of quantizations, with weight sizes.
 
-Private to the collection; standard library only. Shapes come from each model's Hugging Face
+Private to the collection; standard library and the ggml type sizes of the ``gguf`` package
+(through ``_gguf_reader``). Shapes come from each model's Hugging Face
 ``config.json`` (the ``hf`` field names the repository). Weight bytes are computed tensor by
 tensor, with llama.cpp's own per-tensor type choice for the GGUF mixes (Q4_K_M, Q5_K_M: see
 ``gguf_tensor_type``), so a catalog estimate matches the size of the published GGUF files
@@ -18,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 
 from ansible_collections.teamllm.stack.plugins.module_utils._gguf_reader import (
-    TYPE_BY_NAME,
+    block_size,
     type_nbytes,
 )
 
@@ -553,7 +554,7 @@ def gguf_tensor_type(spec: ModelSpec, quant: str, t: Tensor) -> str:
     if t.kind == "pos_embd":
         return "F32" if spec.kind == "embedding" else base
     if is_output:
-        blk = TYPE_BY_NAME[base][0]
+        blk = block_size(base)
         if t.cols % blk:
             return "Q8_0"
         return base if base == "Q8_0" else "Q6_K"
@@ -585,10 +586,10 @@ def gguf_tensor_type(spec: ModelSpec, quant: str, t: Tensor) -> str:
         new = "Q5_K"
     elif t.kind == "attn_o" and q == "Q3_K_M":
         new = "Q4_K"
-    blk = TYPE_BY_NAME[new][0]
+    blk = block_size(new)
     if t.cols % blk:
         new = _FALLBACK.get(new, "F16")
-        if t.cols % TYPE_BY_NAME[new][0]:
+        if t.cols % block_size(new):
             new = "F16"
     return new
 

@@ -2,7 +2,8 @@
 # Apache License 2.0 (see LICENSE)
 """Memory estimates for serving a model: per GPU and on the host, by engine.
 
-Private to the collection; standard library only. The placement solver codes against
+Private to the collection; standard library and the ggml type sizes of the ``gguf`` package
+(through ``_gguf_reader``). The placement solver codes against
 ``estimate``, ``Estimate``, ``valid_tp_sizes`` and ``ENGINES``: keep them stable.
 
 llama.cpp family (llama_cpp, ollama, localai) -- gguf-parser-go's approach, calibrated on an

@@ -107,7 +107,13 @@ def plan(models, hosts, policy="binpack", reserve_gib=DEFAULT_RESERVE_GIB, solve
     highspy = _highs.load() if solver != "greedy" else None
     if solver == "highs" and highspy is None:
         raise PlacementInputError("solver highs asked for but highspy is not installed")
-    estimator = estimator or load_estimator()
+    if estimator is None:
+        estimator = load_estimator()
+        # the collection's estimator sizes ggml types with the gguf package's tables
+        from ansible_collections.teamllm.stack.plugins.module_utils._gguf_reader import MISSING
+
+        if MISSING:
+            raise PlacementInputError(MISSING)
     engines = tuple(getattr(estimator, "ENGINES", _needs.ENGINE_RANK))
     devices, host_map = normalize_hosts(hosts, reserve, ram_reserve)
     requests = normalize_models(models, set(host_map), engines)

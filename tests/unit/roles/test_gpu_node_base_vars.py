@@ -71,6 +71,9 @@ def _variables(role: str, host: str, arch: str = "x86_64", **extra) -> dict:
     if dist_vars.exists():
         variables.update(_load(dist_vars))
     variables["ansible_facts"] = facts
+    # a member of gpu_nodes, as playbooks/gpu_node_base.yml applies these roles
+    variables["inventory_hostname"] = "node1"
+    variables["groups"] = {"all": ["node1"], "gpu_nodes": ["node1"]}
     variables.update(extra)
     return variables
 
@@ -151,6 +154,42 @@ def test_headers_only_where_the_driver_is_installed(host):
         **ONE_GPU,
     )
     assert no_headers == without
+
+
+# SECURITY.md row 4: a GPU node without a GPU is refused unless CPU mode is chosen or the host
+# is not in gpu_nodes; a GPU found or nvidia_driver_force installs.
+@pytest.mark.parametrize(
+    ("gpus", "force", "cpu", "groups", "decision"),
+    [
+        ([], False, False, {"gpu_nodes": ["node1"]}, "refuse"),
+        ([], False, True, {"gpu_nodes": ["node1"]}, "skip"),
+        ([], False, False, {"gpu_nodes": ["other"]}, "skip"),
+        ([], False, False, {}, "skip"),
+        ([], True, False, {"gpu_nodes": ["node1"]}, "install"),
+        (["0000:01:00.0"], False, False, {"gpu_nodes": ["node1"]}, "install"),
+        (["0000:01:00.0"], False, True, {"gpu_nodes": ["node1"]}, "install"),
+    ],
+)
+def test_driver_decision_without_a_gpu(gpus, force, cpu, groups, decision):
+    extra = {"__nvidia_driver_gpus": gpus, "nvidia_driver_force": force, "llm_cpu_inference": cpu, "groups": groups}
+    assert render("nvidia_driver", "debian12", "_nvidia_driver_decision", **extra) == decision
+    assert render("nvidia_driver", "debian12", "_nvidia_driver_install", **extra) is (decision == "install")
+
+
+def test_driver_refusal_names_the_host_and_the_variable():
+    tasks = LOADER.load_from_file(str(ROLES / "nvidia_driver" / "tasks" / "preflight.yml"))
+    refusal = next(t for t in tasks if t.get("ansible.builtin.assert", {}).get("that") == "_nvidia_driver_decision != 'refuse'")
+    templar = Templar(loader=LOADER, variables=_variables("nvidia_driver", "debian12", inventory_hostname="gpu-box-7", **NO_GPU))
+    message = templar.template(trust_as_template(refusal["ansible.builtin.assert"]["fail_msg"]))
+    assert message.startswith("gpu-box-7 is in the group gpu_nodes but no NVIDIA GPU was found")
+    for needle in ("llm_cpu_inference: true", "remove it from gpu_nodes", "nvidia_driver_force: true", "0x10de"):
+        assert needle in message
+    # before the first task that changes the host: the preflight is the role's first step and the
+    # refusal follows the detection directly
+    main = LOADER.load_from_file(str(ROLES / "nvidia_driver" / "tasks" / "main.yml"))
+    assert main[0]["ansible.builtin.import_tasks"] == "preflight.yml"
+    names = [t["name"] for t in tasks]
+    assert names.index(refusal["name"]) == names.index("Detect NVIDIA GPUs") + 1
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,11 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.teamllm.stack.plugins.module_utils._gguf_reader import (
+    GGML_TYPES,
     GGUFArray,
     GGUFError,
     bits_per_weight,
+    block_size,
     bytes_by_part,
     read_gguf,
     shape_from_metadata,
@@ -124,6 +126,18 @@ def test_tied_file(tmp_path):
 def test_type_sizes(name, n, nbytes, bpw):
     assert type_nbytes(name, n) == nbytes
     assert bits_per_weight(name) == bpw
+
+
+def test_every_ggml_type_is_the_gguf_packages():
+    """The type table is gguf-py's (the hand-kept one had Q8_1 at 36 bytes a block, and lacked
+    NVFP4 and Q1_0)."""
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    assert GGML_TYPES == {q.value: (q.name, *GGML_QUANT_SIZES[q]) for q in GGML_QUANT_SIZES}
+    assert type_nbytes("Q8_1", 64) == 2 * GGML_QUANT_SIZES[GGMLQuantizationType.Q8_1][1]
+    assert block_size("q4_k") == 256
+    with pytest.raises(GGUFError, match="unknown ggml type"):
+        type_nbytes("Q9_9", 32)
 
 
 def test_not_gguf_and_truncated(tmp_path):

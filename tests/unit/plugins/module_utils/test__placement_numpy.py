@@ -31,3 +31,26 @@ def test_with_numpy_nothing_is_missing():
     from ansible_collections.teamllm.stack.plugins.module_utils._placement import _numpy
 
     assert _numpy.np is not None and _numpy.MISSING == ""
+
+
+WITHOUT_GGUF = """
+import sys
+sys.modules["gguf"] = None  # import gguf now raises ImportError
+sys.modules["gguf.constants"] = None
+from ansible_collections.teamllm.stack.plugins.module_utils import _placement, _catalog, _estimator, _gguf_reader
+for call in (lambda: _placement.plan([{"name": "m"}], {"a": {"gpus": []}}),
+             lambda: _gguf_reader.read_gguf("model.gguf"),
+             lambda: _gguf_reader.type_nbytes("Q8_0", 32)):
+    try:
+        call()
+    except (_placement.PlacementInputError, _gguf_reader.GGUFError) as exc:
+        print(exc)
+"""
+
+
+def test_without_gguf_the_plugins_load_and_the_placement_and_reader_name_it():
+    out = subprocess.run([sys.executable, "-c", WITHOUT_GGUF], capture_output=True, text=True,
+                         check=True, env={"PYTHONPATH": str(COLLECTIONS)})
+    lines = out.stdout.splitlines()
+    assert len(lines) == 3
+    assert all("needs the Python package gguf on the controller" in line for line in lines)
