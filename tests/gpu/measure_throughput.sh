@@ -22,6 +22,9 @@
 #   ablate   the role's environment with one setting changed at a time
 #   benchmoe llama-bench on Mixtral 8x7B Q4_K_M (sparse zero file)
 #   bench70  llama-bench on Llama 3.1 70B Q4_K_M (sparse zero file)
+#   repeat   (not in the default list) ROUNDS rounds, alternating: the role's environment with
+#            as many slots as streams against the server tuned by hand, at 1, 8 and 32 streams
+#            (tests/gpu/repeat_report.py: medians, spread, paired differences)
 # Results: $OUT/gpu.json, bench.jsonl, batched.jsonl, server.jsonl, models.json, run.log,
 # logs.tar.gz. tests/gpu/throughput_report.py turns them into the README tables.
 set -u
@@ -36,6 +39,7 @@ CARRY=${CARRY:-$ROOT/.gpucarry}
 M=/tmp/models
 REQ=${REQ:-3}
 REQ32=${REQ32:-2}
+ROUNDS=${ROUNDS:-4}
 export PYTHONUNBUFFERED=1
 elapsed() { echo $(( $(date +%s) - START )); }
 log() { echo "[$(elapsed)s] $*"; }
@@ -94,9 +98,9 @@ log "llama.cpp: $(grep -m1 version /tmp/tlogs/version.txt) from $BIN (built here
 
 # --- models, written in the background in the order they are needed -----------------------
 # name shape type mode (random: tiled random weights, really written; zero: sparse file)
-MODELS="llama-3.1-8b-q8_0:llama-3.1-8b:q8_0:random llama-3.1-8b-q8_0-zero:llama-3.1-8b:q8_0:zero
+MODELS=${MODELS:-"llama-3.1-8b-q8_0:llama-3.1-8b:q8_0:random llama-3.1-8b-q8_0-zero:llama-3.1-8b:q8_0:zero
 llama-3.1-8b-q4_k_m:llama-3.1-8b:q4_k_m:random qwen2.5-32b-q4_k_m-zero:qwen2.5-32b:q4_k_m:zero
-llama-3.1-70b-q4_k_m-zero:llama-3.1-70b:q4_k_m:zero mixtral-8x7b-q4_k_m-zero:mixtral-8x7b:q4_k_m:zero"
+llama-3.1-70b-q4_k_m-zero:llama-3.1-70b:q4_k_m:zero mixtral-8x7b-q4_k_m-zero:mixtral-8x7b:q4_k_m:zero"}
 (
   for m in $MODELS; do
     IFS=: read -r name shape type mode <<<"$m"
@@ -304,6 +308,26 @@ if has_phase ablate; then
   done
   serve defaults+cache-ram0 <(cat "$ENVFILE"; echo LLAMA_ARG_CACHE_RAM=0) 32 "$REQ32"
   serve defaults+fa-on <(grep -v FLASH_ATTN "$ENVFILE"; echo LLAMA_ARG_FLASH_ATTN=on) 32 "$REQ32"
+fi
+if has_phase repeat; then
+  # The role's rendered environment with slots = streams (the plan's `parallel` set to the
+  # concurrency measured) against the best hand-tuned server of the same slot count, in
+  # alternating order (odd rounds defaults first, even rounds tuned first), so drift and
+  # warm-up fall on both alike.
+  log "== repeat ($ROUNDS rounds)"
+  role_np() { grep -v -e N_PARALLEL -e CTX_SIZE "$ENVFILE"; echo "LLAMA_ARG_N_PARALLEL=$1"; echo "LLAMA_ARG_CTX_SIZE=$((8192 * $1))"; }
+  for r in $(seq 1 "$ROUNDS"); do
+    for n in 1 8 32; do
+      req=$REQ; [ "$n" = 32 ] && req=$REQ32
+      if [ $((r % 2)) = 1 ]; then
+        serve "r$r-defaults-np$n" <(role_np "$n") "$n" "$req"
+        serve "r$r-tuned-np$n" "" "$n" "$req" $TUNED -c $((8192 * n)) -np "$n"
+      else
+        serve "r$r-tuned-np$n" "" "$n" "$req" $TUNED -c $((8192 * n)) -np "$n"
+        serve "r$r-defaults-np$n" <(role_np "$n") "$n" "$req"
+      fi
+    done
+  done
 fi
 if has_phase benchmoe; then log "== benchmoe"; bigbench mixtral-8x7b-q4_k_m-zero; fi
 if has_phase bench70; then log "== bench70"; bigbench llama-3.1-70b-q4_k_m-zero; fi
