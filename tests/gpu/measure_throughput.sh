@@ -24,7 +24,8 @@
 #   bench70  llama-bench on Llama 3.1 70B Q4_K_M (sparse zero file)
 #   repeat   (not in the default list) ROUNDS rounds, alternating: the role's environment with
 #            as many slots as streams against the server tuned by hand, at 1, 8 and 32 streams
-#            (tests/gpu/repeat_report.py: medians, spread, paired differences)
+#            (tests/gpu/repeat_report.py: medians, spread, paired differences); REPEAT_STREAMS
+#            picks the stream counts, VARIANT adds the role's environment with more settings
 # Results: $OUT/gpu.json, bench.jsonl, batched.jsonl, server.jsonl, models.json, run.log,
 # logs.tar.gz. tests/gpu/throughput_report.py turns them into the README tables.
 set -u
@@ -40,6 +41,10 @@ M=/tmp/models
 REQ=${REQ:-3}
 REQ32=${REQ32:-2}
 ROUNDS=${ROUNDS:-4}
+REPEAT_STREAMS=${REPEAT_STREAMS:-1 8 32}
+# VARIANT: role environment settings to add for a third configuration of the repeat phase
+# (e.g. "LLAMA_ARG_CACHE_RAM=0"), served in the same rounds
+VARIANT=${VARIANT:-}
 export PYTHONUNBUFFERED=1
 elapsed() { echo $(( $(date +%s) - START )); }
 log() { echo "[$(elapsed)s] $*"; }
@@ -317,12 +322,14 @@ if has_phase repeat; then
   log "== repeat ($ROUNDS rounds)"
   role_np() { grep -v -e N_PARALLEL -e CTX_SIZE "$ENVFILE"; echo "LLAMA_ARG_N_PARALLEL=$1"; echo "LLAMA_ARG_CTX_SIZE=$((8192 * $1))"; }
   for r in $(seq 1 "$ROUNDS"); do
-    for n in 1 8 32; do
+    for n in $REPEAT_STREAMS; do
       req=$REQ; [ "$n" = 32 ] && req=$REQ32
       if [ $((r % 2)) = 1 ]; then
         serve "r$r-defaults-np$n" <(role_np "$n") "$n" "$req"
         serve "r$r-tuned-np$n" "" "$n" "$req" $TUNED -c $((8192 * n)) -np "$n"
+        [ -z "$VARIANT" ] || serve "r$r-variant-np$n" <(role_np "$n"; tr ' ' '\n' <<<"$VARIANT") "$n" "$req"
       else
+        [ -z "$VARIANT" ] || serve "r$r-variant-np$n" <(role_np "$n"; tr ' ' '\n' <<<"$VARIANT") "$n" "$req"
         serve "r$r-tuned-np$n" "" "$n" "$req" $TUNED -c $((8192 * n)) -np "$n"
         serve "r$r-defaults-np$n" <(role_np "$n") "$n" "$req"
       fi

@@ -16,7 +16,7 @@ import re
 import statistics
 import sys
 
-LABEL = re.compile(r"^r(?P<round>\d+)-(?P<kind>defaults|tuned)-np(?P<slots>\d+)$")
+LABEL = re.compile(r"^r(?P<round>\d+)-(?P<kind>defaults|tuned|variant)-np(?P<slots>\d+)$")
 
 
 def collect(records: list[dict]) -> dict[int, dict[int, dict[str, float]]]:
@@ -35,7 +35,9 @@ def summary(rounds: dict[int, dict[str, float]]) -> dict:
     diffs = [r["defaults"] / r["tuned"] - 1 for r in paired]
     d = [r["defaults"] for r in paired]
     t = [r["tuned"] for r in paired]
+    variant = [r["variant"] / r["tuned"] - 1 for r in rounds.values() if "variant" in r and "tuned" in r]
     return {"rounds": len(paired),
+            "variant_diff": (statistics.median(variant), min(variant), max(variant)) if variant else None,
             "defaults": (statistics.median(d), min(d), max(d)) if d else None,
             "tuned": (statistics.median(t), min(t), max(t)) if t else None,
             "diff": (statistics.median(diffs), min(diffs), max(diffs)) if diffs else None,
@@ -53,8 +55,9 @@ def main() -> int:
         print("no records of the repeat phase", file=sys.stderr)
         return 1
     print("| streams | rounds | role's defaults, slots = streams: median (min-max) tok/s | "
-          "tuned by hand: median (min-max) | paired difference: median (min to max) | medians' difference |")
-    print("|---:|---:|---|---|---|---:|")
+          "tuned by hand: median (min-max) | paired difference: median (min to max) | medians' difference | "
+          "variant against tuned, paired: median (min to max) |")
+    print("|---:|---:|---|---|---|---:|---|")
     for n in sorted(by_streams):
         s = summary(by_streams[n])
         if not s["rounds"]:
@@ -62,8 +65,12 @@ def main() -> int:
         dm, dlo, dhi = s["defaults"]
         tm, tlo, thi = s["tuned"]
         pm, plo, phi = s["diff"]
+        variant = "-"
+        if s["variant_diff"]:
+            vm, vlo, vhi = s["variant_diff"]
+            variant = f"{100 * vm:+.1f} % ({100 * vlo:+.1f} % to {100 * vhi:+.1f} %)"
         print(f"| {n} | {s['rounds']} | {dm:.0f} ({dlo:.0f}-{dhi:.0f}) | {tm:.0f} ({tlo:.0f}-{thi:.0f}) | "
-              f"{100 * pm:+.1f} % ({100 * plo:+.1f} % to {100 * phi:+.1f} %) | {100 * s['median_ratio']:+.1f} % |")
+              f"{100 * pm:+.1f} % ({100 * plo:+.1f} % to {100 * phi:+.1f} %) | {100 * s['median_ratio']:+.1f} % | {variant} |")
     return 0
 
 

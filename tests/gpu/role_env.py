@@ -84,6 +84,8 @@ def render(context: int, parallel: int, quantization: str, model_path: str) -> t
         "LLAMA_ARG_THREADS": str(item["threads"] if int(item["threads"]) > 0 else -1),
         "LLAMA_ARG_N_GPU_LAYERS": str(item["gpu_layers"]),
         "LLAMA_ARG_FLASH_ATTN": str(item["flash_attention"]),
+        "LLAMA_ARG_CACHE_RAM": str(item["prompt_cache_mib"] if str(item["prompt_cache_mib"]) != "auto"
+                                   else (0 if int(item["gpu_layers"]) > 0 else 8192)),
     })
     expected = role_var_names()
     if set(env) != expected:
