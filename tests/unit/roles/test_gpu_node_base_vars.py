@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
+from role_files import trust
 
 ROOT = Path(__file__).resolve().parents[3]
 ROLES = ROOT / "roles"
@@ -44,19 +45,9 @@ FACTS = {
 }
 
 
-def _trust(value):
-    """Mark the role files' strings as templates, as Ansible does for files of a role."""
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return {key: _trust(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_trust(item) for item in value]
-    return value
-
 
 def _load(path: Path) -> dict:
-    return _trust(LOADER.load_from_file(str(path)) or {})
+    return trust(LOADER.load_from_file(str(path)) or {})
 
 
 def _variables(role: str, host: str, arch: str = "x86_64", **extra) -> dict:

@@ -15,27 +15,18 @@ from pathlib import Path
 import pytest
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
+from role_files import trust
 
 ROLE = Path(__file__).resolve().parents[3] / "roles" / "open_webui"
 SCRIPT = ROLE / "files" / "open_webui_accounts.py"
 LOADER = DataLoader()
 
 
-def _trust(value):
-    """Mark the role files' strings as templates, as Ansible does for files of a role."""
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return {key: _trust(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_trust(item) for item in value]
-    return value
-
 
 def _variables(**extra) -> dict:
     variables = {}
     for path in (ROLE / "defaults" / "main.yml", ROLE / "vars" / "main.yml"):
-        variables.update(_trust(LOADER.load_from_file(str(path)) or {}))
+        variables.update(trust(LOADER.load_from_file(str(path)) or {}))
     variables.update(ansible_managed="managed", **extra)
     return variables
 

@@ -11,28 +11,20 @@ from pathlib import Path
 import pytest
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
+from role_files import trust
 
 ROLES = Path(__file__).resolve().parents[3] / "roles"
 LOADER = DataLoader()
 KEY = "k" * 40
 
 
-def _trust(value):
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return {key: _trust(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_trust(item) for item in value]
-    return value
-
 
 def render(expr: str, **extra):
     variables: dict = {}
     for path in sorted((ROLES / "_common" / "defaults" / "main").glob("*.yml")):
-        variables.update(_trust(LOADER.load_from_file(str(path)) or {}))
-    variables.update(_trust(LOADER.load_from_file(str(ROLES / "open_webui" / "defaults" / "main.yml"))))
-    variables.update(_trust(LOADER.load_from_file(str(ROLES / "open_webui" / "vars" / "main.yml"))))
+        variables.update(trust(LOADER.load_from_file(str(path)) or {}))
+    variables.update(trust(LOADER.load_from_file(str(ROLES / "open_webui" / "defaults" / "main.yml"))))
+    variables.update(trust(LOADER.load_from_file(str(ROLES / "open_webui" / "vars" / "main.yml"))))
     variables["llm_api_clients"] = [{"name": "alice", "key": "a" * 40}, {"name": "open-webui", "key": KEY}]
     variables.update(extra)
     return Templar(loader=LOADER, variables=variables).template(trust_as_template("{{ " + expr + " }}"))
