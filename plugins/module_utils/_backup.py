@@ -384,7 +384,7 @@ def stage(config: dict) -> dict:
     files = {path: sha256(path) for path in walk_files(paths + [staging])
              if os.path.basename(path) != MANIFEST}
     manifest = {"host": config.get("host", ""), "files": files, "restore_to": restore_to,
-                "paths": paths, "open_webui": record}
+                "paths": paths, "open_webui": record, "staging_dir": staging}
     _write(os.path.join(staging, MANIFEST), json.dumps(manifest, indent=1, sort_keys=True))
     return manifest
 
@@ -469,11 +469,26 @@ def _restore_to_scratch(config: dict, repo: dict, snapshot: str, scratch: str) -
         restic(config, repo, "restore", "latest", "--host", config.get("host", ""), "--target", scratch)
     else:
         restic(config, repo, "restore", snapshot, "--target", scratch)
-    manifest = _read_json(os.path.join(scratch, config["staging_dir"].lstrip("/"), MANIFEST), None)
+    manifest = find_manifest(config, scratch)
     if manifest is None:
         raise BackupError(f"snapshot {snapshot} of repository {repo['name']} holds no {MANIFEST}: "
                           "it was not made by teamllm-backup")
     return manifest
+
+
+def find_manifest(config: dict, scratch: str):
+    """The manifest of a snapshot restored into scratch: in this configuration's staging
+    directory, else the one file of that name a snapshot holds at its staging directory."""
+    manifest = _read_json(os.path.join(scratch, config["staging_dir"].lstrip("/"), MANIFEST), None)
+    if manifest is not None:
+        return manifest
+    for top, _dirs, names in os.walk(scratch):
+        if MANIFEST in names:
+            found = _read_json(os.path.join(top, MANIFEST), None)
+            if isinstance(found, dict) and "files" in found and \
+                    os.path.join(scratch, found.get("staging_dir", "").lstrip("/")) == top:
+                return found
+    return None
 
 
 def verify_scratch(scratch: str, manifest: dict) -> list[str]:
@@ -501,7 +516,7 @@ def cmd_prepare(config: dict, args) -> dict:
 
 def cmd_apply(config: dict, args) -> dict:
     """Put the verified files of the scratch directory in place, then verify them there."""
-    manifest = _read_json(os.path.join(args.scratch, config["staging_dir"].lstrip("/"), MANIFEST), None)
+    manifest = find_manifest(config, args.scratch)
     if manifest is None:
         raise BackupError(f"{args.scratch} holds no prepared restore: run `teamllm-backup prepare` first")
     expected = {}
@@ -509,7 +524,7 @@ def cmd_apply(config: dict, args) -> dict:
         source = os.path.join(args.scratch, path.lstrip("/"))
         dest = manifest["restore_to"].get(path)
         if dest is None:
-            if path.startswith(config["staging_dir"].rstrip("/") + "/"):
+            if path.startswith(manifest.get("staging_dir", config["staging_dir"]).rstrip("/") + "/"):
                 continue
             dest = path
         os.makedirs(os.path.dirname(dest), exist_ok=True)

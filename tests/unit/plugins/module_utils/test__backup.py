@@ -245,7 +245,11 @@ def test_a_newer_schema_is_refused_and_nothing_changes(node):
     con.execute("UPDATE alembic_version SET version_num = 'fff999'")
     con.commit()
     con.close()
-    assert tool(node, "run").returncode == 0
+    # made by another configuration (its own staging directory), as molecule/open_webui does
+    other = node.tmp / "other.json"
+    other.write_text(json.dumps({**node.config, "staging_dir": str(node.tmp / "other-staging"), "paths": []}))
+    made = subprocess.run(["python3", _backup.__file__, "--config", str(other), "run"], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
     before = _backup.sha256(str(node.data / "webui.db"))
     done = tool(node, "prepare", "--scratch", str(node.tmp / "scratch"))
     assert done.returncode == 1
