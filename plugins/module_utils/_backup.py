@@ -115,9 +115,12 @@ def copy_database(source: str, dest: str) -> None:
     os.replace(partial, dest)
 
 
+_COUNTS = {"user": 'SELECT count(*) FROM "user"', "chat": 'SELECT count(*) FROM "chat"'}
+
+
 def _count(con, table: str):
     try:
-        return con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+        return con.execute(_COUNTS[table]).fetchone()[0]
     except sqlite3.DatabaseError:
         return None
 
