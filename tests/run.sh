@@ -76,6 +76,7 @@ unit() {
 }
 
 integration() {
+  unit_tools  # restic, for the backup role's run on the controller
   pytest -q -p no:cacheprovider -rfE --tb=short tests/integration
 }
 

@@ -600,7 +600,7 @@ COMMANDS = {"run": cmd_run, "check": cmd_check, "init": cmd_init, "unlock": cmd_
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="teamllm-backup", description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("command", choices=sorted(COMMANDS))
-    parser.add_argument("--config", default="/etc/teamllm/backup/config.json")
+    parser.add_argument("--config", default="/etc/teamllm-backup/config.json")
     parser.add_argument("--repository", help="only this repository (default: all; the first for restores)")
     parser.add_argument("--snapshot", default="latest")
     parser.add_argument("--scratch", default="/var/lib/teamllm-backup/scratch")
