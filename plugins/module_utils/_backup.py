@@ -112,6 +112,10 @@ def copy_database(source: str, dest: str) -> None:
     if result != "ok":
         os.unlink(partial)
         raise BackupError(f"the copy of {source} fails PRAGMA integrity_check: {result}")
+    # the copy is restored as the live database: the owner and mode of the original
+    info = os.stat(source)
+    os.chown(partial, info.st_uid, info.st_gid)
+    os.chmod(partial, info.st_mode & 0o7777)
     os.replace(partial, dest)
 
 

@@ -139,6 +139,7 @@ def test_the_copy_of_a_database_being_written_passes_integrity_check(tmp_path):
     """Row 25 (the logic): a copy taken while another connection writes is consistent."""
     db = tmp_path / "webui.db"
     _webui_db(db, chats=0)
+    db.chmod(0o640)
     stop = threading.Event()
 
     def write():
@@ -160,6 +161,8 @@ def test_the_copy_of_a_database_being_written_passes_integrity_check(tmp_path):
         stop.set()
         writer.join()
     assert _backup.database_record(str(tmp_path / "copy4.db"))["chats"] > 0
+    # restored as the live database: the original's owner and mode
+    assert (tmp_path / "copy4.db").stat().st_mode & 0o777 == 0o640
 
 
 def test_integrity_names_a_damaged_database(tmp_path):
