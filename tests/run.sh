@@ -53,15 +53,17 @@ lint() {
 }
 
 # The monitoring's unit tests run Debian's promtool (rules, their test cases, the dashboards'
-# queries) and mtail (the gateway's metrics program): installed here when missing (CI is a fresh
-# Debian machine, as root). Without them those tests skip, saying so.
+# queries) and mtail (the gateway's metrics program); the backup tool's unit and integration
+# tests run restic: installed here when missing (CI is a fresh Debian machine, as root).
+# Without them those tests skip, saying so.
 unit_tools() {
   local missing=()
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
   command -v mtail >/dev/null 2>&1 || missing+=(mtail)
+  command -v restic >/dev/null 2>&1 || missing+=(restic)
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing ${missing[*]} for the monitoring's unit tests"
+    echo "installing ${missing[*]} for the monitoring's and the backup's tests"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
       { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
@@ -74,6 +76,7 @@ unit() {
 }
 
 integration() {
+  unit_tools  # restic, for the backup role's run on the controller
   pytest -q -p no:cacheprovider -rfE --tb=short tests/integration
 }
 

@@ -37,6 +37,7 @@ DOCS = {
 }
 # Where each role runs in site.yml (teamllm.stack.site), for the example.
 HOSTS = {
+    "backup": "backup",
     "cuda": "gpu_nodes",
     "docker": "gpu_nodes",
     "nvidia_container_toolkit": "gpu_nodes",

@@ -6,7 +6,7 @@ Unknown or misspelled variables; types and choices against the roles' argument s
 Ansible's own ``ArgumentSpecValidator``); ranges, sizes and times (``RANGES``, ``PATTERNS``:
 argument specs have no minimum or maximum); groups; API clients and keys (``_api_keys``);
 the download manifest and the mirror URL (``_downloads``); ``llm_models`` (the placement's own
-input checks); Open WebUI's client and first administrator. Every message names the host, the variable and the fix; no message quotes a
+input checks); Open WebUI's client and first administrator; the backup's repositories. Every message names the host, the variable and the fix; no message quotes a
 secret. Private to the collection; needs ansible-core's ``module_utils`` only.
 
 Why a strict type table runs before ``ArgumentSpecValidator``: the validator converts what a
@@ -116,7 +116,10 @@ RANGES = {
     "vllm_cpu_kvcache_gib": Range(1, None, "GiB"),
     "llm_cpu_ram_gib": Range(0, None, "GiB; 0 reads it from the host"),
     "llm_gpu_reserve_gib": Range(0, None, "GiB"),
+    "backup_check_subsets": Range(1, None, "each check reads 1/N of the repository's data"),
 }
+for _rule in ("last", "hourly", "daily", "weekly", "monthly", "yearly"):
+    RANGES[f"backup_retention.{_rule}"] = Range(0, None, "snapshots kept by this rule; 0 turns it off")
 for _engine in ("llama_cpp", "localai", "vllm"):
     RANGES[f"{_engine}_instances[].port"] = _PORT
 for _engine in ("llama_cpp", "localai"):
@@ -350,6 +353,64 @@ def _webui_problems(host_vars: dict, host_groups: tuple[str, ...]) -> list[str]:
     return errors
 
 
+_BACKUP_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_BACKUP_LOCATION = re.compile(r"/\S*|sftp:[^:\s]+:\S+|s3:\S+")
+
+
+def _backup_problems(host_vars: dict, host_groups: tuple[str, ...]) -> list[str]:
+    """The restic repositories of a host of the group backup (passwords never quoted)."""
+    if "backup" not in host_groups:
+        return []
+    repos = host_vars.get("backup_repositories")
+    if is_template(repos):
+        return []
+    if not isinstance(repos, list) or not repos:
+        return ["backup_repositories is empty, but this host is in the group backup: add at least "
+                "one {name: <name>, repository: <path, sftp:user@host:/path or s3:https://host/bucket>, "
+                "password: <from a vault>} (docs/backup.md)"]
+    errors, names, sftp = [], [], False
+    for i, repo in enumerate(repos):
+        where = f"backup_repositories[{i}]"
+        if not isinstance(repo, dict):
+            errors.append(f"{where} is not a dict: give {{name, repository, password}}")
+            continue
+        unknown = sorted(set(repo) - {"name", "repository", "password", "env"})
+        if unknown:
+            errors.append(f"{where} has unknown keys {', '.join(map(str, unknown))}: use name, repository, password, env")
+        name = repo.get("name")
+        if not isinstance(name, str) or not _BACKUP_NAME.fullmatch(name):
+            errors.append(f"{where}.name is {name!r}; use lower-case letters, digits, - and _")
+        elif name in names:
+            errors.append(f"{where}.name {name!r} is used twice; give each repository its own name")
+        names.append(name)
+        location = repo.get("repository")
+        if not is_template(location) and (not isinstance(location, str) or not _BACKUP_LOCATION.fullmatch(location)):
+            errors.append(f"{where}.repository is {location!r}; use an absolute path, sftp:user@host:/path "
+                          "or s3:https://host/bucket")
+        sftp = sftp or (isinstance(location, str) and location.startswith("sftp:"))
+        password = repo.get("password")
+        if not is_template(password) and (not isinstance(password, str) or len(password) < 12):
+            errors.append(f"{where}.password is missing or shorter than 12 characters (not shown): set "
+                          "the repository's password and keep it in a vault")
+        env = repo.get("env", {})
+        if not isinstance(env, dict) or any(not re.fullmatch(r"[A-Z_][A-Z0-9_]*", str(k)) or "\n" in str(v)
+                                            for k, v in env.items()):
+            errors.append(f"{where}.env must be a dict of environment variables (e.g. AWS_ACCESS_KEY_ID), "
+                          "values on one line (not shown)")
+    if sftp:
+        for var in ("backup_sftp_private_key", "backup_sftp_known_hosts"):
+            value = host_vars.get(var)
+            if not is_template(value) and not (isinstance(value, str) and value.strip()):
+                errors.append(f"{var} is empty, but an SFTP repository is configured: set it "
+                              "(the host's key is pinned; StrictHostKeyChecking is never turned off)")
+    retention = host_vars.get("backup_retention")
+    if isinstance(retention, dict) and not is_template(retention) and retention and \
+            not any(str(v).isdigit() and int(v) > 0 for v in retention.values()):
+        errors.append("backup_retention keeps no snapshot: set at least one of last, hourly, daily, "
+                      "weekly, monthly, yearly above 0")
+    return errors
+
+
 def _model_problems(models: object, manifest: dict | None, own: dict, all_hosts) -> list[str]:
     """Unknown engines; what the placement refuses of its input (run here, before any host is
     contacted); downloads that name no entry, or an entry whose sha256 is not recorded (the
@@ -433,6 +494,7 @@ def host_problems(host_vars: dict, known: dict, prefixes: tuple[str, ...], *,
                 errors += [problem for problem in [wide_problem(host_vars[var], variable=var)] if problem]
     errors += _client_problems(host_vars, tuple(groups))
     errors += _webui_problems(host_vars, tuple(groups))
+    errors += _backup_problems(host_vars, tuple(groups))
     download_errors, manifest = _download_problems(host_vars, collection_downloads)
     errors += download_errors
     models = host_vars.get("llm_models")

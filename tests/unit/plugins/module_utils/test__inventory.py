@@ -176,6 +176,42 @@ def test_open_webui_needs_its_administrator_and_its_own_client():
     assert problems({}, groups=("llm_nodes",)) == []
 
 
+def test_backup_repositories_are_checked_before_any_host_without_quoting_passwords():
+    secret = "Zz9-short"
+    assert problems({}, groups=("backup",)) == [
+        "backup_repositories is empty, but this host is in the group backup: add at least one "
+        "{name: <name>, repository: <path, sftp:user@host:/path or s3:https://host/bucket>, password: "
+        "<from a vault>} (docs/backup.md)"]
+    errors = problems({"backup_repositories": [
+        {"name": "Local", "repository": "relative/dir", "password": secret},
+        {"name": "off", "repository": "sftp:restic@h:/srv/r", "password": "x" * 16, "colour": 1},
+        {"name": "off", "repository": "s3:https://s3.example.org/b", "password": "y" * 16,
+         "env": {"AWS_SECRET_ACCESS_KEY": "a\nb"}}], "backup_retention": {"daily": 0}},
+        groups=("backup",))
+    assert errors == [
+        "backup_repositories[0].name is 'Local'; use lower-case letters, digits, - and _",
+        "backup_repositories[0].repository is 'relative/dir'; use an absolute path, "
+        "sftp:user@host:/path or s3:https://host/bucket",
+        "backup_repositories[0].password is missing or shorter than 12 characters (not shown): set the "
+        "repository's password and keep it in a vault",
+        "backup_repositories[1] has unknown keys colour: use name, repository, password, env",
+        "backup_repositories[2].name 'off' is used twice; give each repository its own name",
+        "backup_repositories[2].env must be a dict of environment variables (e.g. AWS_ACCESS_KEY_ID), "
+        "values on one line (not shown)",
+        "backup_sftp_private_key is empty, but an SFTP repository is configured: set it (the host's "
+        "key is pinned; StrictHostKeyChecking is never turned off)",
+        "backup_sftp_known_hosts is empty, but an SFTP repository is configured: set it (the host's "
+        "key is pinned; StrictHostKeyChecking is never turned off)",
+        "backup_retention keeps no snapshot: set at least one of last, hourly, daily, weekly, monthly, "
+        "yearly above 0"]
+    assert not [e for e in errors if secret in e]
+    good = {"backup_repositories": [{"name": "local", "repository": "/srv/backup", "password": "p" * 20}],
+            "backup_check_subsets": 4}
+    assert problems(good, groups=("backup",)) == []
+    (error,) = problems({**good, "backup_check_subsets": 0}, groups=("backup",))
+    assert error.startswith("backup_check_subsets is 0; use 1 or more")
+
+
 def test_engine_and_backend_keys_are_checked_without_quoting_them():
     weak = "ab" * 20
     errors = problems({"vllm_api_key": weak, "localai_api_key": GOOD,
