@@ -4,8 +4,9 @@
 - llama.cpp's `llama-server` (CPU build), compiled once from the llama.cpp source vendored in
   the pinned llama-cpp-python sdist. The sdist is fetched by name through pip and checked
   against the sha256 pinned in the download manifest before anything is built from it.
-- The project's tiny GGUF model (tools/make_tiny_gguf.py), checked against the manifest's
-  sha256 (the generator is deterministic).
+- The project's tiny GGUF model (tools/make_tiny_gguf.py), its second version (another seed)
+  and a deliberately truncated copy (for the rollback test), each checked against the
+  manifest's sha256 (the generator is deterministic).
 
 Each artifact is rebuilt only when its cache key changes: a hash of its pinned inputs and of
 the recipe (this file's build settings). The mirror layout is the `path` of each manifest entry,
@@ -343,26 +344,40 @@ def pack(tarball: Path, files: Mapping[str, Path | bytes], *, root: str = "",
                     tar.addfile(member(name, tarfile.REGTYPE, mode, data.stat().st_size), f)
 
 
+# The tiny GGUF models the mirror step `model` builds: manifest entry -> how. The generator is
+# seeded (the same bytes on every machine); `truncate` keeps only the first bytes (a file
+# whose checksum is right but which llama-server cannot load, for the rollback test).
+TINY_GGUF = {
+    "teamllm_tiny_gguf": {"seed": 20261125},
+    "teamllm_tiny_gguf_v2": {"seed": 20261202},
+    "teamllm_tiny_gguf_broken": {"seed": 20261125, "truncate": 65536},
+}
+
+
 def build_tiny_model(manifest: dict, mirror: Mirror) -> None:
-    entry = manifest["teamllm_tiny_gguf"]
     generator = REPO / "tools" / "make_tiny_gguf.py"
-    key = key_of(sha256_file(generator), entry["version"])
-    if mirror.fresh(entry["path"], key):
-        log(f"{entry['path']} is cached")
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "model.gguf"
-        subprocess.run([sys.executable, str(generator), str(out)], check=True,
-                       stdout=subprocess.DEVNULL)
-        digest = sha256_file(out)
-        if digest != entry["sha256"]:
-            raise SystemExit(
-                f"the tiny model's sha256 {digest} differs from the manifest's "
-                f"{entry['sha256']}: the generator changed; update teamllm_tiny_gguf.sha256 "
-                "in roles/_common/defaults/main/downloads.yml (and its version)."
-            )
-        mirror.put(entry["path"], out, key)
-    log(f"{entry['path']} {digest}")
+    for name, how in TINY_GGUF.items():
+        entry = manifest[name]
+        key = key_of(sha256_file(generator), entry["version"], sorted(how.items()))
+        if mirror.fresh(entry["path"], key):
+            log(f"{entry['path']} is cached")
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "model.gguf"
+            subprocess.run([sys.executable, str(generator), str(out), "--seed", str(how["seed"])],
+                           check=True, stdout=subprocess.DEVNULL)
+            if "truncate" in how:
+                with out.open("r+b") as f:
+                    f.truncate(how["truncate"])
+            digest = sha256_file(out)
+            if digest != entry["sha256"]:
+                raise SystemExit(
+                    f"the tiny model {name}'s sha256 {digest} differs from the manifest's "
+                    f"{entry['sha256']}: the generator changed; update {name}.sha256 "
+                    "in roles/_common/defaults/main/downloads.yml (and its version)."
+                )
+            mirror.put(entry["path"], out, key)
+        log(f"{entry['path']} {digest}")
 
 
 def main(argv: list[str] | None = None) -> int:

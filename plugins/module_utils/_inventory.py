@@ -6,8 +6,9 @@ Unknown or misspelled variables; types and choices against the roles' argument s
 Ansible's own ``ArgumentSpecValidator``); ranges, sizes and times (``RANGES``, ``PATTERNS``:
 argument specs have no minimum or maximum); groups; API clients and keys (``_api_keys``);
 the download manifest and the mirror URL (``_downloads``); ``llm_models`` (the placement's own
-input checks); Open WebUI's client and first administrator; the backup's repositories. Every message names the host, the variable and the fix; no message quotes a
-secret. Private to the collection; needs ansible-core's ``module_utils`` only.
+input checks); a rolling update's ``upgrade_models`` (``_upgrade``); Open WebUI's client and
+first administrator; the backup's repositories. Every message names the host, the variable and
+the fix; no message quotes a secret. Private to the collection; needs ansible-core's ``module_utils`` only.
 
 Why a strict type table runs before ``ArgumentSpecValidator``: the validator converts what a
 module argument given as ``k=v`` text may hold, and accepts (measured with ansible-core 2.19,
@@ -27,7 +28,7 @@ import re
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.teamllm.stack.plugins.module_utils import _downloads
+from ansible_collections.teamllm.stack.plugins.module_utils import _downloads, _upgrade
 from ansible_collections.teamllm.stack.plugins.module_utils._api_keys import (  # noqa: F401 (re-exported)
     GENERATE,
     api_key_problem,
@@ -106,6 +107,8 @@ RANGES = {
     "gateway_acme_renew_days": Range(1, 89, "days before expiry; ACME certificates last 90"),
     "gateway_hsts_max_age": Range(1, None, "seconds; 0 would tell browsers to drop HSTS"),
     "llama_cpp_health_timeout": _SECONDS,
+    "upgrade_drain_timeout": _SECONDS,
+    "upgrade_health_timeout": _SECONDS,
     "localai_health_timeout": _SECONDS,
     "ollama_health_timeout": _SECONDS,
     "ollama_model_timeout": _SECONDS,
@@ -501,6 +504,10 @@ def host_problems(host_vars: dict, known: dict, prefixes: tuple[str, ...], *,
     own = host_vars.get("llm_model_downloads")
     if not is_template(models):
         errors += _model_problems(models, manifest, own if isinstance(own, dict) else {}, all_hosts)
+        update = host_vars.get("upgrade_models")
+        if not is_template(update):
+            errors += _upgrade.variable_problems(update, host_vars.get("upgrade_rollback"), models,
+                                                 manifest)
     return errors
 
 

@@ -126,7 +126,8 @@ def test_fitting_models_publish_placement_and_routes_without_touching_hosts(tmp_
     assert list(node1["engines"]) == ["llama_cpp"]
     (mapped,) = node1["engines"]["llama_cpp"]
     assert mapped["name"] == "chat-0" and mapped["port"] == 8100
-    assert node1["gateway"] == {"routes": {"chat": ["127.0.0.1:8100"]}, "backend_keys": {}}
+    assert node1["gateway"] == {"routes": {"chat": ["127.0.0.1:8100"]}, "backend_keys": {},
+                                "backends": {"node1": ["127.0.0.1:8100"]}}
     assert mapped["alias"] == "chat" and mapped["model"] == "teamllm_tiny_gguf"
     assert mapped["context"] == 8192 and mapped["parallel"] == 2 and mapped["gpu_layers"] == 999
     assert mapped["extra_env"]["CUDA_VISIBLE_DEVICES"] in ("0", "1")

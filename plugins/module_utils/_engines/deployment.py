@@ -67,7 +67,18 @@ def gateway_routes(placement, gateway, nodes):
     listens on every address). One on another host is reached on its bind address when that
     is a specific (private) address, on the host's placement address when it listens on every
     address, and not at all when it listens on loopback only (a problem naming the fix)."""
-    routes, problems = {}, []
+    routes, _backends, problems = _gateway_targets(placement, gateway, nodes)
+    return routes, problems
+
+
+def gateway_backends(placement, gateway, nodes):
+    """{host: ["address:port", ...]}: the backends of ``gateway``'s routes that each engine
+    host serves (the addresses ``gateway_routes`` gives; a rolling update drains them)."""
+    return _gateway_targets(placement, gateway, nodes)[1]
+
+
+def _gateway_targets(placement, gateway, nodes):
+    routes, backends, problems = {}, {}, []
     for host, entry in sorted((placement or {}).items()):
         for inst in entry.get("instances", []):
             bind = _bind(nodes.get(host), inst["engine"])
@@ -88,7 +99,10 @@ def gateway_routes(placement, gateway, nodes):
             target = f"{address}:{inst['port']}"
             if target not in routes.setdefault(inst["name"], []):
                 routes[inst["name"]].append(target)
-    return {name: sorted(targets) for name, targets in sorted(routes.items())}, problems
+            if target not in backends.setdefault(host, []):
+                backends[host].append(target)
+    return ({name: sorted(targets) for name, targets in sorted(routes.items())},
+            {host: sorted(targets) for host, targets in sorted(backends.items())}, problems)
 
 
 def backend_keys(placement, nodes):
@@ -127,7 +141,8 @@ def deployment_plan(placement, models, downloads, nodes=None, gateways=(),
 
     Returns {"placement": the placement with ports, "engines": {host: {engine: [role instance,
     ...]}}, "gateways": {gateway: {"routes": {served name: ["address:port", ...]},
-    "backend_keys": {served name: {"host", "variable"}}}}}. Raises :class:`EngineError`
+    "backend_keys": {served name: {"host", "variable"}}, "backends": {engine host:
+    ["address:port", ...]}}}}. Raises :class:`EngineError`
     listing every problem."""
     nodes = nodes or {}
     placed = assign_ports(placement, port_base)
@@ -150,10 +165,11 @@ def deployment_plan(placement, models, downloads, nodes=None, gateways=(),
     problems += found
     routed = {}
     for gateway in sorted(set(gateways or ())):
-        routes, found = gateway_routes(placed, gateway, nodes)
+        routes, backends, found = _gateway_targets(placed, gateway, nodes)
         problems += found
         routed[gateway] = {"routes": routes,
-                           "backend_keys": {n: r for n, r in keys.items() if n in routes}}
+                           "backend_keys": {n: r for n, r in keys.items() if n in routes},
+                           "backends": backends}
     if problems:
         raise EngineError(problems)
     return {"placement": placed, "engines": engines, "gateways": routed}

@@ -45,3 +45,21 @@ def test_model_shape_and_tokenizer(tmp_path):
     names = {t.name for t in reader.tensors}
     assert {"token_embd.weight", "output.weight", "blk.1.ffn_down.weight"} <= names
     assert "tokenizer.chat_template" in fields
+
+
+def test_second_and_broken_versions_match_the_manifest(tmp_path):
+    """The mirror step's other tiny models: another seed, and the first one cut after 64 KiB."""
+    spec = importlib.util.spec_from_file_location("mirror_build", REPO / "tools" / "mirror_build.py")
+    mirror_build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mirror_build)
+    manifest = yaml.safe_load((REPO / "roles/_common/defaults/main/downloads.yml").read_text())
+    entries = manifest["llm_downloads_collection"]
+    gen = _generator()
+    for name, how in mirror_build.TINY_GGUF.items():
+        out = tmp_path / f"{name}.gguf"
+        gen.build(out, seed=how["seed"])
+        if "truncate" in how:
+            with out.open("r+b") as f:
+                f.truncate(how["truncate"])
+        assert hashlib.sha256(out.read_bytes()).hexdigest() == entries[name]["sha256"], name
+    assert len({entries[n]["sha256"] for n in mirror_build.TINY_GGUF}) == 3

@@ -83,6 +83,8 @@ def test_gateway_routes_use_loopback_on_its_own_host():
     plan = _deploy([TINY], {"n1": {"cpu": True, "ram": 8, "address": "10.0.0.11"}},
                    nodes={"n1": {"binds": {"default": "10.0.0.11"}}}, gateways=["n1"])
     assert plan["gateways"]["n1"]["routes"] == {"teamllm-tiny": ["10.0.0.11:8100"]}
+    # the same backends by engine host (what a rolling update drains)
+    assert plan["gateways"]["n1"]["backends"] == {"n1": ["10.0.0.11:8100"]}
 
 
 def _placed(**hosts):

@@ -321,3 +321,14 @@ def test_world_wide_allow_list_needs_its_opt_in(var, allow):
 
 def test_private_allow_list_passes():
     assert problems({"llm_engine_allow_from": ["10.0.0.0/8", "192.168.1.7", "fd00::/8"]}) == []
+
+
+def test_upgrade_variables_are_checked_against_the_models_and_the_manifest():
+    base = {"llm_models": [MODEL], "llm_api_clients": [{"name": "a", "key": GOOD}]}
+    assert problems(dict(base, upgrade_models={"teamllm-tiny": "tiny"})) == []
+    found = problems(dict(base, upgrade_models={"teamllm-tiny": "nope"}))
+    assert found == ["upgrade_models.teamllm-tiny names 'nope', which is not an entry of llm_downloads: "
+                     "add it to llm_model_downloads (docs/downloads.md)"]
+    assert problems(dict(base, upgrade_rollback="yes"))[0].startswith("upgrade_rollback is the string 'yes'")
+    assert problems(dict(base, upgrade_drain_timeout=0))[0].startswith("upgrade_drain_timeout")
+    assert "are both set" in problems(dict(base, upgrade_models={"teamllm-tiny": "tiny"}, upgrade_rollback=True))[0]
