@@ -612,17 +612,18 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     config = _read_json(args.config, None)
     if config is None:
-        print(f"teamllm-backup: no configuration at {args.config} (made by the backup role)", file=sys.stderr)
+        sys.stderr.write(f"teamllm-backup: no configuration at {args.config} (made by the backup role)\n")
         return 2
     os.umask(0o077)
     try:
         result = COMMANDS[args.command](config, args)
     except (BackupError, OSError, sqlite3.Error) as exc:
-        print(f"teamllm-backup {args.command} on {config.get('host', '')}: FAILED: {exc}", file=sys.stderr)
+        sys.stderr.write(f"teamllm-backup {args.command} on {config.get('host', '')}: FAILED: {exc}\n")
         return 1
-    print(json.dumps(result, sort_keys=True))
+    # the command line installed on the node (roles/backup): its own output, not a module's
+    sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
