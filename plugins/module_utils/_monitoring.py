@@ -28,6 +28,7 @@ from __future__ import annotations
 import ipaddress
 
 from ansible_collections.teamllm.stack.plugins.module_utils._engines import ENGINES, LOOPBACK
+from ansible_collections.teamllm.stack.plugins.module_utils._network import is_loopback
 
 # The groups whose hosts run the node exporter ("every host").
 MONITORED_GROUPS = ("llm_nodes", "gpu_nodes", "gateway", "monitoring", "webui")
@@ -49,16 +50,6 @@ class MonitoringError(ValueError):
     def __init__(self, problems):
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
-
-
-def _is_loopback(address):
-    text = str(address or "").strip()
-    if text == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(text).is_loopback
-    except ValueError:
-        return False
 
 
 def _bracket(address):
@@ -97,7 +88,7 @@ def exporter_bind(host, hv, monitors):
     if list(monitors) == [host]:
         return LOOPBACK
     engines = str(hv.get("llm_engine_bind_address") or LOOPBACK)
-    if not _is_loopback(engines) and engines not in WILDCARDS:
+    if not is_loopback(engines) and engines not in WILDCARDS:
         return engines
     return host_address(host, hv)
 
@@ -108,7 +99,7 @@ def reach(host, monitor, bind, hv):
     wildcard = bind in WILDCARDS
     if host == monitor:
         return (LOOPBACK if wildcard else bind), None
-    if _is_loopback(bind):
+    if is_loopback(bind):
         return None, f"listens on {bind} only"
     if wildcard:
         address = host_address(host, hv)
