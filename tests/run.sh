@@ -100,13 +100,94 @@ ecosystem() {
   bash tests/ecosystem/check.sh
 }
 
+# --- Jobs side by side -------------------------------------------------------------------------
+# The molecule scenarios, the integration tests and the ecosystem checks spend most of their time
+# waiting (package installs, services starting, models answering), so TEST_JOBS of them (default
+# 2, the machine's two cores) run at once, each into its own log. The terminal gets a line when
+# one starts and ends, and every 60 s the last line of each running one's log; a failed job's last
+# lines are printed again above the summary, as for the stages. TEST_JOBS=1 runs them one by one
+# with their whole output on the terminal.
+TEST_JOBS=${TEST_JOBS:-2}
+declare -A job_names=() job_starts=()
+running="$logs/running"
+mkdir -p "$running"
+
+# Start a job (NAME COMMAND...) once fewer than TEST_JOBS run; with TEST_JOBS=1, run it in front.
+job() {
+  local name=$1; shift
+  if [ "$TEST_JOBS" -le 1 ]; then
+    stage "$name" "$@"
+    return 0
+  fi
+  while [ "${#job_names[@]}" -ge "$TEST_JOBS" ]; do job_reap; done
+  local log="$logs/${name// /_}.log"
+  echo "=== $name (started beside others; its last line every 60 s)"
+  echo "$name" >"$running/${name// /_}"
+  "$@" >"$log" 2>&1 &
+  job_names[$!]=$name
+  job_starts[$!]=$SECONDS
+}
+
+# Wait for one job to end and record its result.
+job_reap() {
+  local pid rc name
+  wait -n -p pid
+  rc=$?
+  [ -n "${job_names[$pid]:-}" ] || return 0
+  name=${job_names[$pid]}
+  rm -f "$running/${name// /_}"
+  if [ "$rc" -eq 0 ]; then
+    results+=("PASS  $name ($((SECONDS - job_starts[$pid])) s)")
+  else
+    results+=("FAIL  $name ($((SECONDS - job_starts[$pid])) s)")
+    failed_stages+=("$name")
+    failed=1
+  fi
+  echo "=== ${results[-1]}"
+  unset "job_names[$pid]" "job_starts[$pid]"
+  return "$rc"
+}
+
+job_wait_all() {
+  while [ "${#job_names[@]}" -gt 0 ]; do job_reap; done
+}
+
+# Every 60 s, the last line of each running job's log (until the run ends).
+heartbeat() {
+  local f name line
+  while sleep 60; do
+    for f in "$running"/*; do
+      [ -e "$f" ] || continue
+      name=$(cat "$f")
+      line=$(tail -n 1 "$logs/${name// /_}.log" 2>/dev/null | cut -c1-160)
+      echo "... [$(date -u +%H:%M:%S)] $name: $line"
+    done
+  done
+}
+if [ "$TEST_JOBS" -gt 1 ]; then
+  heartbeat &
+  heartbeat_pid=$!
+  trap 'kill "$heartbeat_pid" 2>/dev/null; rm -rf "$logs"' EXIT
+fi
+
+# The scenarios that take longest start first, so the lanes end close together.
+SLOW_FIRST=(open_webui default monitoring airgap gateway remote_engine)
+ordered_scenarios() {
+  local s seen=" "
+  for s in "${SLOW_FIRST[@]}"; do
+    [[ " $* " == *" $s "* ]] && { echo "$s"; seen+="$s "; }
+  done
+  for s in "$@"; do [[ "$seen" == *" $s "* ]] || echo "$s"; done
+}
+
+# The node images and the mirror's artifacts first (every scenario needs them), then the
+# scenarios (and whatever the caller queued before) TEST_JOBS at a time.
 molecule_all() {
   stage "mirror artifacts" bash lab/lab.sh all || return 1
-  local s rc=0
-  for s in "$@"; do
-    stage "molecule $s" molecule test -s "$s" || rc=1
-  done
-  return $rc
+  local s
+  while read -r s; do
+    job "molecule $s" molecule test -s "$s"
+  done < <(if [ -n "${MOLECULE_SCENARIOS:-}" ]; then printf '%s\n' "$@"; else ordered_scenarios "$@"; fi)
 }
 
 what=${1:-all}; shift || true
@@ -116,14 +197,18 @@ case "$what" in
   integration) stage integration integration ;;
   build) stage build build ;;
   ecosystem) stage ecosystem ecosystem ;;
-  molecule) if [ "$#" -gt 0 ]; then molecule_all "$@"; else molecule_all "${SCENARIOS[@]}"; fi ;;
+  molecule)
+    if [ "$#" -gt 0 ]; then molecule_all "$@"; else molecule_all "${SCENARIOS[@]}"; fi
+    job_wait_all ;;
   all)
     stage lint lint
     stage unit unit
-    stage integration integration
     stage build build
-    stage ecosystem ecosystem
+    # the ecosystem checks beside the mirror's build, the integration tests beside the scenarios
+    job ecosystem ecosystem
     molecule_all "${SCENARIOS[@]}"
+    job integration integration
+    job_wait_all
     ;;
   *) echo "usage: tests/run.sh all|lint|unit|integration|build|ecosystem|molecule [scenario ...]"; exit 2 ;;
 esac
