@@ -34,14 +34,19 @@ stage() {
   echo "=== $name"
   "$@" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
-  if [ "$rc" -eq 0 ]; then
-    results+=("PASS  $name ($((SECONDS - start)) s)")
+  record "$name" "$rc" "$start"
+}
+
+# Record a stage's or job's result: NAME RC START (its $SECONDS at the start); returns RC.
+record() {
+  if [ "$2" -eq 0 ]; then
+    results+=("PASS  $1 ($((SECONDS - $3)) s)")
   else
-    results+=("FAIL  $name ($((SECONDS - start)) s)")
-    failed_stages+=("$name")
+    results+=("FAIL  $1 ($((SECONDS - $3)) s)")
+    failed_stages+=("$1")
     failed=1
   fi
-  return "$rc"
+  return "$2"
 }
 
 lint() {
@@ -136,13 +141,7 @@ job_reap() {
   [ -n "${job_names[$pid]:-}" ] || return 0
   name=${job_names[$pid]}
   rm -f "$running/${name// /_}"
-  if [ "$rc" -eq 0 ]; then
-    results+=("PASS  $name ($((SECONDS - job_starts[$pid])) s)")
-  else
-    results+=("FAIL  $name ($((SECONDS - job_starts[$pid])) s)")
-    failed_stages+=("$name")
-    failed=1
-  fi
+  record "$name" "$rc" "${job_starts[$pid]}"
   echo "=== ${results[-1]}"
   unset "job_names[$pid]" "job_starts[$pid]"
   return "$rc"
