@@ -107,13 +107,26 @@ def _var(hostvars, name):
     return _ROLE_VARIABLE_DEFAULTS.get(name) if value in (None, "") else value
 
 
+def host_keys():
+    """The variables of a host that :func:`needed_downloads` and :func:`inventory_apt_packages`
+    read (what a caller copies out of Ansible's hostvars)."""
+    keys = {"llm_models", "teamllm_engines", *_ROLE_VARIABLE_DEFAULTS}
+    keys.update(f"{n}_instances" for n in _engines.NAMES)
+    keys.update(f"{n}_install_method" for n in _engines.NAMES)
+    for variables in ROLE_DOWNLOADS.values():
+        keys.update(v[0] for v in variables)
+    return sorted(keys)
+
+
 def host_engines(hostvars):
     """The engines a host of llm_nodes runs: those of its published placement
-    (``teamllm_engines``) when placement.yml ran, else every engine ``llm_models`` can be given
+    (``teamllm_engines``) or its inventory's ``<engine>_instances`` (as the filter engines_here
+    reads them), else every engine ``llm_models`` can be given
     to (a model's ``engine``, or every engine that takes ``engine: any``)."""
-    published = hostvars.get("teamllm_engines")
-    if isinstance(published, dict) and published:
-        return sorted(e for e in published if e in _engines.ENGINES)
+    published = hostvars.get("teamllm_engines") or {}
+    here = [n for n in _engines.NAMES if published.get(n) or hostvars.get(f"{n}_instances")]
+    if here:
+        return sorted(here)
     wanted = set()
     for item in model_items(hostvars.get("llm_models")).values():
         engine = item.get("engine") or "any"
@@ -239,6 +252,55 @@ def apt_packages(mapping, roles, release="", hostvars=None):
             else:
                 debian.add(item["name"])
     return sorted(debian), {repo: sorted(p) for repo, p in sorted(third_party.items())}
+
+
+def carry_problem(name, entry, hosts=()):
+    """Why the bundle cannot carry llm_downloads entry ``name`` ("" when it can), naming a
+    host that needs it and the fix."""
+    where = f"host {sorted(hosts)[0]}" if hosts else "the inventory"
+    if entry.get("layout") is not None or entry.get("suites"):
+        return (f"{where} needs the apt repository {name} ({entry.get('url', '')}): the bundle carries "
+                "Debian's packages only; choose the Debian source of the role that adds it (e.g. "
+                "docker_source: distribution) or leave that role out of the offline inventory")
+    if not entry.get("path"):
+        return (f"{where} needs {name}, which has no file (a registry image pulled by digest): "
+                f"add a `path` to a docker save tarball of it and its sha256 to llm_downloads.{name}")
+    sha = str(entry.get("sha256", ""))
+    if sha != "mirror" and not _HEX64.match(sha):
+        return (f"{where} needs {name}, whose sha256 is not recorded ({sha or 'empty'}): fetch it once "
+                f"from a connected machine, check it, and record its sha256 in llm_downloads.{name}")
+    return ""
+
+
+def bundle_sources(needed, sums):
+    """The files of the bundle's artifacts: [{path, sha256, name, source: "mirror" | "upstream",
+    url}] for ``needed`` (entry name -> entry, from :func:`needed_downloads`), taking the
+    checksum of entries built by the mirror builder (sha256 "mirror") from ``sums`` ({path:
+    hex}, the lab mirror's SHA256SUMS); an entry without ``url`` comes from the mirror directory
+    too, checked against its pinned sha256. An entry with ``blobs`` (an offline Ollama model) brings
+    every blob the mirror lists under that directory. Raises :class:`BundleError` naming every
+    file the mirror does not list."""
+    files, problems = {}, []
+    for name, entry in needed.items():
+        sha = str(entry.get("sha256", ""))
+        if sha == "mirror":
+            if entry["path"] not in sums:
+                problems.append(f"{name}: {entry['path']} is not in the mirror's SHA256SUMS: build it "
+                                "(tools/mirror_build.py) or point llm_artifacts_dir at a mirror that has it")
+                continue
+            files[entry["path"]] = {"path": entry["path"], "sha256": sums[entry["path"]], "name": name,
+                                    "source": "mirror", "url": ""}
+        else:
+            files[entry["path"]] = {"path": entry["path"], "sha256": sha, "name": name,
+                                    "source": "upstream" if entry.get("url") else "mirror",
+                                    "url": entry.get("url", "")}
+        if entry.get("blobs"):
+            prefix = entry["blobs"].rstrip("/") + "/"
+            for path in sorted(p for p in sums if p.startswith(prefix)):
+                files[path] = {"path": path, "sha256": sums[path], "name": name, "source": "mirror", "url": ""}
+    if problems:
+        raise BundleError(problems)
+    return [files[p] for p in sorted(files)]
 
 
 # --- the manifest ------------------------------------------------------------------------
@@ -516,9 +578,9 @@ def part_name(name, index):
     return f"{name}.tar.part-{index:04d}"
 
 
-def split_file(tar_path, part_size, out_dir, name):
+def split_file(tar_path, part_size, out_dir, name, extra=None):
     """Cut ``tar_path`` into ``<name>.tar.part-NNNN`` files in ``out_dir`` and write
-    ``<name>.parts.json``; returns that document."""
+    ``<name>.parts.json`` (with the keys of ``extra`` added); returns that document."""
     total = os.path.getsize(tar_path)
     whole = hashlib.sha256()
     parts = []
@@ -537,8 +599,8 @@ def split_file(tar_path, part_size, out_dir, name):
                     left -= len(chunk)
             os.replace(path + ".tmp", path)
             parts.append({"path": part_name(name, index), "size": length, "sha256": digest.hexdigest()})
-    document = {"format": FORMAT, "name": f"{name}.tar", "size": total, "sha256": whole.hexdigest(),
-                "parts": parts}
+    document = {**(extra or {}), "format": FORMAT, "name": f"{name}.tar", "size": total,
+                "sha256": whole.hexdigest(), "parts": parts}
     _write(os.path.join(out_dir, f"{name}.parts.json"), manifest_bytes(document))
     return document
 
@@ -617,3 +679,27 @@ def make_tar(root, dest, name):
                 arc = os.path.normpath(os.path.join(name, rel_dir, entry))
                 tar.add(full, arcname=arc, recursive=False, filter=normal)
     os.replace(tmp, dest)
+
+
+def unpack_tar(tar_path, dest):
+    """Unpack a bundle tar (one top directory) so that ``dest`` becomes that directory: into
+    ``dest + ".unpacking"`` first (an interrupted unpack is redone from the start), then moved
+    into place. Only regular files and directories inside it are accepted."""
+    import shutil
+    import tarfile
+
+    work = dest + ".unpacking"
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    with tarfile.open(tar_path) as tar:
+        members = tar.getmembers()
+        tops = {m.name.split("/", 1)[0] for m in members}
+        bad = [m.name for m in members if not (m.isfile() or m.isdir())]
+        if len(tops) != 1 or bad:
+            shutil.rmtree(work)
+            raise BundleError(f"{tar_path} is not a bundle tar (one top directory of files): {bad or sorted(tops)}")
+        tar.extractall(work, filter="data")
+    if os.path.exists(dest):
+        shutil.rmtree(dest)
+    os.replace(os.path.join(work, tops.pop()), dest)
+    shutil.rmtree(work)

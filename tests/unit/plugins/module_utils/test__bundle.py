@@ -74,7 +74,7 @@ def test_engine_any_and_container_engines_bring_docker_roles():
 
 
 def test_published_placement_decides_the_engines():
-    hostvars = {"llm_models": [{"name": "m", "download": "x"}], "teamllm_engines": {"ollama": []}}
+    hostvars = {"llm_models": [{"name": "m", "download": "x"}], "teamllm_engines": {"ollama": [{"id": "m"}]}}
     assert b.host_engines(hostvars) == ["ollama"]
 
 
@@ -297,3 +297,37 @@ def test_inventory_apt_packages_follow_each_hosts_choices():
     debian, third = b.inventory_apt_packages(APT, hostvars, groups, "bookworm")
     assert "docker.io" not in debian and "docker-ce" in third["docker_ce_apt"]
     assert "cuda-toolkit" in third["cuda_apt"] and "nvidia-kernel-dkms" in debian
+
+
+def test_inventory_instances_decide_the_engines_and_host_keys_cover_them():
+    assert b.host_engines({"ollama_instances": [{"name": "x"}], "llm_models": LAB_MODELS}) == ["ollama"]
+    keys = b.host_keys()
+    assert {"llm_models", "llama_cpp_download", "vllm_install_method", "docker_source", "ollama_instances"} <= set(keys)
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("grafana_apt", "the bundle carries Debian's packages only"),
+    ("nvidia_gpu_check_image", "has no file"),
+    ("ollama", "sha256 is not recorded (TO_BE_FILLED)"),
+    ("teamllm_tiny_gguf", ""),
+    ("llama_server_cpu", ""),
+])
+def test_carry_problem(name, expected):
+    problem = b.carry_problem(name, DOWNLOADS[name], ["node1"])
+    assert (expected in problem and problem.startswith("host node1 needs")) if expected else problem == ""
+
+
+def test_bundle_sources_take_mirror_sums_and_ollama_blobs():
+    needed = {k: DOWNLOADS[k] for k in ("llama_server_cpu", "teamllm_tiny_gguf", "ollama_teamllm_tiny")}
+    blob = "ollama/models/blobs/sha256-" + "c" * 64
+    sums = {"llama.cpp/llama-server-0.3.36-linux-x86_64-cpu.tar.gz": "a" * 64, blob: "c" * 64,
+            DOWNLOADS["ollama_teamllm_tiny"]["path"]: "d" * 64, "other/file": "e" * 64}
+    files = b.bundle_sources(needed, sums)
+    by_path = {f["path"]: f for f in files}
+    assert set(by_path) == {"llama.cpp/llama-server-0.3.36-linux-x86_64-cpu.tar.gz", "models/teamllm-tiny-q8_0.gguf",
+                            blob, DOWNLOADS["ollama_teamllm_tiny"]["path"]}
+    assert by_path["models/teamllm-tiny-q8_0.gguf"]["sha256"] == DOWNLOADS["teamllm_tiny_gguf"]["sha256"]
+    assert by_path[blob]["name"] == "ollama_teamllm_tiny"
+    del sums["llama.cpp/llama-server-0.3.36-linux-x86_64-cpu.tar.gz"]
+    with pytest.raises(b.BundleError, match="llama_server_cpu: .* is not in the mirror's SHA256SUMS"):
+        b.bundle_sources(needed, sums)
