@@ -1,4 +1,4 @@
-#!/bin/bash
+# shellcheck shell=bash
 # Run by playbooks/mirror.yml inside a throw-away container of a node image: resolves the
 # packages given as arguments and their dependencies against the image's Debian sources,
 # downloads them (apt's archive cache /cache is kept on the controller between builds; apt

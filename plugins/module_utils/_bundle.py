@@ -585,7 +585,7 @@ def split_file(tar_path, part_size, out_dir, name, extra=None):
     whole = hashlib.sha256()
     parts = []
     with open(tar_path, "rb") as src:
-        for index, (_, length) in enumerate(part_plan(total, part_size), 1):
+        for index, (_offset, length) in enumerate(part_plan(total, part_size), 1):
             digest, left = hashlib.sha256(), length
             path = os.path.join(out_dir, part_name(name, index))
             with open(path + ".tmp", "wb") as dst:

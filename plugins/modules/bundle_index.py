@@ -8,7 +8,7 @@ module: bundle_index
 short_description: Write the offline bundle's manifest, SHA256SUMS and SBOM, and sign the manifest
 description:
   - Lists every file of the bundle directory C(path) in C(manifest.json) (format
-    C(teamllm-bundle/1): path, size, sha256, kind, name, version; docs/airgap.md), writes
+    C(teamllm-bundle/1) - path, size, sha256, kind, name, version; docs/airgap.md), writes
     C(SHA256SUMS) derived from it and C(bom.cdx.json), a CycloneDX 1.5 SBOM with one component
     per artifact and Debian package.
   - Signs C(manifest.json) with the bundle key (C(manifest.json.sig), a binary detached

@@ -8,11 +8,11 @@ module: bundle_key
 short_description: Create the offline bundle's signing key, or keep the one there
 description:
   - Makes C(key_dir) a GnuPG home of its own (mode 0700) holding an OpenPGP ed25519 signing
-    key without a passphrase (C(gpg --quick-gen-key)), unless it already holds a secret key:
+    key without a passphrase (C(gpg --quick-gen-key)), unless it already holds a secret key -
     an existing key is kept.
   - Writes the public key as a binary keyring, C(<key_dir>/teamllm-bundle.pub.gpg); nodes check
     the bundle's signatures against that file (C(llm_bundle_public_key)).
-  - The secret key has no passphrase, so whoever can read C(key_dir) can sign bundles: keep it
+  - The secret key has no passphrase, so whoever can read C(key_dir) can sign bundles - keep it
     on the controller, readable by its owner only (docs/airgap.md).
 version_added: 0.1.0
 author: teamllm.stack developers (!UNKNOWN)
@@ -61,8 +61,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.teamllm.stack.plugins.module_utils._bundle import BundleError
 from ansible_collections.teamllm.stack.plugins.module_utils import _bundle_gpg as g
+from ansible_collections.teamllm.stack.plugins.module_utils._bundle import BundleError
 
 
 def main():

@@ -65,8 +65,8 @@ fingerprint:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.teamllm.stack.plugins.module_utils._bundle import BundleError
 from ansible_collections.teamllm.stack.plugins.module_utils import _bundle_gpg as g
+from ansible_collections.teamllm.stack.plugins.module_utils._bundle import BundleError
 
 
 def main():

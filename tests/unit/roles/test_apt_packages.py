@@ -59,8 +59,7 @@ def names_in(value, variables, seen=()):
     if literal and PACKAGE.match(literal):
         yield literal
     # quoted names, not those compared (== 'x') or indexing (['x'])
-    for quoted in re.findall(r"(?<![=\[] )(?<![=\[])'([a-z0-9][a-z0-9.+-]*)'", text):
-        yield quoted
+    yield from re.findall(r"(?<![=\[] )(?<![=\[])'([a-z0-9][a-z0-9.+-]*)'", text)
     for ident in re.findall(r"\b([a-z_][a-z0-9_]*)\b", text):
         if ident in variables and ident.endswith(("package", "packages")) and ident not in seen:
             yield from names_in(variables[ident], variables, (*seen, ident))
