@@ -354,6 +354,16 @@ def describe(path, downloads_by_path=None):
     return {"kind": "download", "name": path, "version": ""}
 
 
+def stray_files(root, expected, releases):
+    """Files under ``root`` that the bundle should not hold: not one of ``expected`` (the
+    artifacts' paths), not under ``apt/<release>/`` for one of ``releases``, and not one of the
+    bundle's own files (manifest, signature, key, SHA256SUMS, SBOM)."""
+    own = set(UNLISTED) | {SUMS, SBOM}
+    prefixes = tuple(f"apt/{r}/" for r in releases)
+    return [p for p in bundle_files(root, ()) if p not in own and p not in set(expected)
+            and not p.startswith(prefixes)]
+
+
 def file_entry(root, path, downloads_by_path=None):
     full = os.path.join(root, path)
     return {"path": path, "size": os.path.getsize(full), "sha256": sha256_file(full),

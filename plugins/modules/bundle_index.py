@@ -37,6 +37,18 @@ options:
     description: The bundle key's GnuPG home (C(llm_bundle_key_dir)).
     type: path
     required: true
+  expected:
+    description:
+      - The artifacts' paths the bundle holds; with C(releases), any other file (left by an
+        earlier build for other choices, or put there by hand) fails the task, named, before
+        anything is signed. Not checked when omitted.
+    type: list
+    elements: str
+  releases:
+    description: The Debian codenames whose C(apt/<codename>/) the bundle holds (with C(expected)).
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     description: Can run in check mode and return the changed status it predicts without changing the target.
@@ -90,7 +102,9 @@ def main():
         argument_spec={"path": {"type": "path", "required": True},
                        "downloads": {"type": "dict", "default": {}},
                        "collection_version": {"type": "str", "required": True},
-                       "key_dir": {"type": "path", "required": True}},
+                       "key_dir": {"type": "path", "required": True},
+                       "expected": {"type": "list", "elements": "str"},
+                       "releases": {"type": "list", "elements": "str", "default": []}},
         supports_check_mode=False,
     )
     p = module.params
@@ -102,6 +116,15 @@ def main():
     fpr = g.fingerprint(run, p["key_dir"])
     if not fpr:
         module.fail_json(msg=f"{p['key_dir']} holds no bundle key (teamllm.stack.bundle_key creates it)")
+    if p["expected"] is not None:
+        try:
+            stray = b.stray_files(root, p["expected"], p["releases"])
+        except b.BundleError as exc:
+            module.fail_json(msg=str(exc))
+        if stray:
+            module.fail_json(msg=f"{root} holds files the inventory's bundle does not need (an earlier build for "
+                                 f"other choices?): {', '.join(stray[:20])}{' ...' if len(stray) > 20 else ''}; "
+                                 "remove them, or build into an empty llm_bundle_dir", stray=stray)
     manifest_path = os.path.join(root, b.MANIFEST)
     previous = None
     if os.path.isfile(manifest_path):

@@ -197,3 +197,37 @@ def test_second_run_changes_nothing(built):
     out = run_mirror(built["inventory"], built["tmp"])
     assert "changed=0" in out, out[-3000:]
     assert (built["bundle"] / b.MANIFEST).read_bytes() == before
+
+
+def ansible_module(module: str, args: dict) -> tuple[int, str]:
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"), ANSIBLE_NOCOLOR="1")
+    env.pop("ANSIBLE_CONFIG", None)
+    proc = subprocess.run(["ansible", "localhost", "-m", f"teamllm.stack.{module}", "-a", json.dumps(args)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_modules_refuse_stray_files_and_corrupted_parts(built, tmp_path):
+    copy = tmp_path / "bundle"
+    shutil.copytree(built["bundle"], copy)
+    (copy / "models" / "left-over.gguf").write_bytes(b"from an earlier build")
+    manifest = manifest_of(copy)
+    expected = [f["path"] for f in manifest["files"] if f["kind"] == "download"]
+    rc, out = ansible_module("bundle_index", {"path": str(copy), "collection_version": "0.1.0",
+                                              "key_dir": str(built["key"].parent), "expected": expected,
+                                              "releases": ["bookworm"]})
+    assert rc != 0 and "models/left-over.gguf" in out and "remove them, or build into an empty llm_bundle_dir" in out
+    assert (copy / b.MANIFEST).read_bytes() == (built["bundle"] / b.MANIFEST).read_bytes()
+    # joining through the module: good parts unpack into the same bundle; a changed part is refused
+    rc, out = ansible_module("bundle_parts", {"state": "joined", "path": str(built["parts"] / "teamllm-bundle.parts.json"),
+                                              "dest": str(tmp_path / "joined")})
+    assert rc == 0, out
+    assert b.verify_tree(str(tmp_path / "joined"), manifest_of(tmp_path / "joined")) == []
+    bad = tmp_path / "parts"
+    shutil.copytree(built["parts"], bad)
+    first = bad / "teamllm-bundle.tar.part-0001"
+    first.write_bytes(first.read_bytes()[:-1])
+    rc, out = ansible_module("bundle_parts", {"state": "joined", "path": str(bad / "teamllm-bundle.parts.json"),
+                                              "dest": str(tmp_path / "joined2")})
+    assert rc != 0 and "teamllm-bundle.tar.part-0001: size" in out, out
+    assert not (tmp_path / "joined2").exists() and not (tmp_path / "joined2.tar").exists()

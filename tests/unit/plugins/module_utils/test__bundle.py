@@ -331,3 +331,12 @@ def test_bundle_sources_take_mirror_sums_and_ollama_blobs():
     del sums["llama.cpp/llama-server-0.3.36-linux-x86_64-cpu.tar.gz"]
     with pytest.raises(b.BundleError, match="llama_server_cpu: .* is not in the mirror's SHA256SUMS"):
         b.bundle_sources(needed, sums)
+
+
+def test_stray_files_are_those_no_choice_explains(tmp_path):
+    make_tree(tmp_path)
+    (tmp_path / "apt/trixie").mkdir()
+    (tmp_path / "apt/trixie/old_1_all.deb").write_bytes(b"x")
+    (tmp_path / "SHA256SUMS").write_text("")
+    assert b.stray_files(str(tmp_path), ["models/tiny.gguf"], ["bookworm"]) == ["apt/trixie/old_1_all.deb"]
+    assert b.stray_files(str(tmp_path), [], ["bookworm", "trixie"]) == ["models/tiny.gguf"]
