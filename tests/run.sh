@@ -66,6 +66,9 @@ unit_tools() {
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
   command -v mtail >/dev/null 2>&1 || missing+=(mtail)
   command -v restic >/dev/null 2>&1 || missing+=(restic)
+  # a PostgreSQL server and its clients, for the backup's dump and restore of Open WebUI on PostgreSQL
+  { command -v pg_dump >/dev/null 2>&1 && compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; } ||
+    missing+=(postgresql)
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${missing[*]} for the monitoring's and the backup's tests"

@@ -8,9 +8,9 @@ from __future__ import annotations
 from ansible_collections.teamllm.stack.plugins.module_utils import _upgrade
 
 
-def upgrade_changes(instances, states=None, models=None, rollback=False):
-    """``_upgrade.plan_changes``: {before, after, changes} of one host."""
-    return _upgrade.plan_changes(instances, states, models, bool(rollback))
+def upgrade_changes(instances, states=None, models=None, rollback=False, engine=None):
+    """``_upgrade.plan_changes``: {before, after, changes, engine, restart, ...} of one host."""
+    return _upgrade.plan_changes(instances, states, models, bool(rollback), engine)
 
 
 def upgrade_drain_problems(gateways, host):

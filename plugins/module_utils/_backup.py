@@ -149,6 +149,99 @@ def database_record(path: str) -> dict:
         con.close()
 
 
+# --- Open WebUI's database on PostgreSQL ---------------------------------------------------------
+# When Open WebUI's database is PostgreSQL (open_webui_database_url), the backup takes
+# `pg_dump --format=custom` (one transaction's snapshot: consistent while Open WebUI writes) and a
+# restore `pg_restore --clean --if-exists --single-transaction` of it. The URL holds the
+# password: it is read from a 0600 file and handed to the tools as PG* environment variables,
+# never on a command line.
+STAGED_PG_DUMP = "open-webui/webui.pgdump"
+_PG_QUERIES = {
+    "alembic": "SELECT version_num FROM alembic_version ORDER BY 1",
+    "peewee": "SELECT name FROM migratehistory ORDER BY id DESC LIMIT 1",
+    "users": 'SELECT count(*) FROM "user"',
+    "chats": "SELECT count(*) FROM chat",
+}
+
+
+def pg_env(url: str) -> dict:
+    """libpq's environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, and the query's
+    sslmode etc.) of a ``postgresql://user:password@host:port/database?...`` URL."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+        raise BackupError("Open WebUI's database URL is not postgresql://user:password@host:port/database "
+                          "(open_webui_database_url)")
+    env = {"PGDATABASE": unquote(parts.path.lstrip("/"))}
+    if parts.hostname:
+        env["PGHOST"] = unquote(parts.hostname)
+    if parts.port:
+        env["PGPORT"] = str(parts.port)
+    if parts.username:
+        env["PGUSER"] = unquote(parts.username)
+    if parts.password:
+        env["PGPASSWORD"] = unquote(parts.password)
+    names = {"host": "PGHOST", "port": "PGPORT", "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT",
+             "connect_timeout": "PGCONNECT_TIMEOUT", "application_name": "PGAPPNAME"}
+    for key, value in parse_qsl(parts.query):
+        if key in names:
+            env[names[key]] = value
+    return env
+
+
+def _pg(argv: list[str], url: str, what: str, run=subprocess.run) -> str:
+    done = run(argv, env={**os.environ, **pg_env(url)}, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        lines = [line for line in (done.stderr or "").strip().splitlines() if line.strip()]
+        raise BackupError(f"{what} failed: {lines[-1] if lines else f'exit {done.returncode}'}")
+    return done.stdout
+
+
+def pg_record(url: str, run=subprocess.run) -> dict:
+    """Schema revision (alembic), peewee's last migration, users and chats of Open WebUI's
+    PostgreSQL database, as ``database_record`` reads them from SQLite."""
+    found = {}
+    for key, query in _PG_QUERIES.items():
+        try:
+            found[key] = _pg(["psql", "--no-psqlrc", "--no-align", "--tuples-only", "-v", "ON_ERROR_STOP=1",
+                              "-c", query], url, f"psql {key}", run).split()
+        except BackupError:
+            found[key] = None
+    return {"alembic_revisions": sorted(found["alembic"] or []), "peewee_migration": (found["peewee"] or [""])[0],
+            "users": _first_int(found["users"]), "chats": _first_int(found["chats"]), "database": "postgresql"}
+
+
+def _first_int(values):
+    return int(values[0]) if values else None
+
+
+def pg_dump(url: str, dest: str, run=subprocess.run) -> None:
+    """A consistent dump (``pg_dump --format=custom``: one snapshot) of the database into dest."""
+    os.makedirs(os.path.dirname(dest), mode=0o700, exist_ok=True)
+    _pg(["pg_dump", "--format=custom", "--no-password", "--file", dest], url, "pg_dump", run)
+
+
+def pg_dump_check(dump: str, run=subprocess.run) -> str:
+    """"ok" when ``pg_restore --list`` reads the dump's table of contents, else why not."""
+    done = run(["pg_restore", "--list", dump], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return (done.stderr or "").strip().splitlines()[-1] if (done.stderr or "").strip() else "unreadable"
+    return "ok" if "TABLE DATA" in done.stdout or "TABLE" in done.stdout else "the dump holds no table"
+
+
+def pg_restore(url: str, dump: str, run=subprocess.run) -> None:
+    """The dump put back in place of the database's objects, all or nothing."""
+    database = pg_env(url)["PGDATABASE"]
+    _pg(["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction", "--exit-on-error",
+         "--no-password", "--dbname", database, dump], url, "pg_restore", run)
+
+
+def _read_url(webui: dict) -> str:
+    with open(webui["database_url_file"], encoding="utf-8") as handle:
+        return handle.read().strip()
+
+
 # --- Open WebUI's installed version and schema ------------------------------------------------
 
 _REVISION = re.compile(r"^revision\s*(?::[^=]*)?=\s*['\"]([0-9A-Za-z_]+)['\"]", re.M)
@@ -183,7 +276,39 @@ def installed_webui(packages: str) -> dict:
         match = re.fullmatch(r"open_webui-(.+)\.dist-info", name)
         if match:
             version = match.group(1)
-    versions = os.path.join(packages, "open_webui", "migrations", "versions")
+    return webui_schema(os.path.join(packages, "open_webui", "migrations", "versions"), version)
+
+
+# Where the official Open WebUI image keeps its package (not pip-installed: no dist-info) and
+# the file its version is read from (open_webui/env.py reads the same package.json).
+CONTAINER_MIGRATIONS = "/app/backend/open_webui/migrations/versions"
+CONTAINER_PACKAGE_JSON = "/app/package.json"
+
+
+def container_webui(container: str, docker: str = "docker", run=subprocess.run) -> dict:
+    """Version and schema of the Open WebUI of a container (the container install): its
+    migrations and package.json copied out with ``docker cp`` (which works on a stopped
+    container too). Raises :class:`BackupError` naming the container when they cannot be read
+    (a restore is then refused rather than checked against nothing)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for source, dest in ((CONTAINER_MIGRATIONS, "versions"), (CONTAINER_PACKAGE_JSON, "package.json")):
+            done = run([docker, "cp", f"{container}:{source}", os.path.join(tmp, dest)],
+                       capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise BackupError(
+                    f"cannot read the installed Open WebUI from its container {container} ({source}: "
+                    f"{(done.stderr or '').strip()[-200:]}): is it installed (open_webui_install_method: "
+                    "container)?")
+        try:
+            with open(os.path.join(tmp, "package.json"), encoding="utf-8") as handle:
+                version = str(json.load(handle).get("version") or "")
+        except (OSError, ValueError, AttributeError):
+            version = ""
+        return webui_schema(os.path.join(tmp, "versions"), version)
+
+
+def webui_schema(versions: str, version: str) -> dict:
+    """{version, revisions, heads} from a directory of alembic migration files."""
     sources = {}
     if os.path.isdir(versions):
         for name in os.listdir(versions):
@@ -192,6 +317,14 @@ def installed_webui(packages: str) -> dict:
                     sources[name] = handle.read()
     revisions, heads = migration_graph(sources)
     return {"version": version, "revisions": sorted(revisions), "heads": sorted(heads)}
+
+
+def installed(webui: dict) -> dict:
+    """The installed Open WebUI of the configuration ``webui``: its container's when it names
+    one (the container install), else its venv's."""
+    if webui.get("container"):
+        return container_webui(webui["container"], webui.get("docker") or "docker")
+    return installed_webui(site_packages(webui["venv"]))
 
 
 def version_key(version: str) -> tuple:
@@ -378,13 +511,21 @@ def stage(config: dict) -> dict:
     os.makedirs(staging, mode=0o700, exist_ok=True)
     restore_to = {}
     record = {}
+    postgres = ""
     webui = config.get("webui")
-    if webui:
+    if webui and webui.get("database_url_file"):
+        url = _read_url(webui)
+        postgres = os.path.join(staging, STAGED_PG_DUMP)
+        # counted in its own transaction just before the dump's snapshot
+        counted = pg_record(url)
+        pg_dump(url, postgres)
+        record = {"open_webui_version": installed(webui)["version"], **counted, "taken_at": int(time.time())}
+        _write(os.path.join(staging, RECORD), json.dumps(record, indent=1, sort_keys=True))
+    elif webui:
         dest = os.path.join(staging, STAGED_DB)
         copy_database(webui["database"], dest)
         restore_to[dest] = webui["database"]
-        installed = installed_webui(site_packages(webui["venv"]))
-        record = {"open_webui_version": installed["version"], **database_record(dest),
+        record = {"open_webui_version": installed(webui)["version"], **database_record(dest),
                   "taken_at": int(time.time())}
         _write(os.path.join(staging, RECORD), json.dumps(record, indent=1, sort_keys=True))
     paths = [p for p in config.get("paths", []) if os.path.exists(p)]
@@ -392,6 +533,8 @@ def stage(config: dict) -> dict:
              if os.path.basename(path) != MANIFEST}
     manifest = {"host": config.get("host", ""), "files": files, "restore_to": restore_to,
                 "paths": paths, "open_webui": record, "staging_dir": staging}
+    if postgres:
+        manifest["postgres_dump"] = postgres
     _write(os.path.join(staging, MANIFEST), json.dumps(manifest, indent=1, sort_keys=True))
     return manifest
 
@@ -504,6 +647,10 @@ def verify_scratch(scratch: str, manifest: dict) -> list[str]:
         result = integrity(os.path.join(scratch, staged.lstrip("/")))
         if result != "ok":
             problems.append(f"{staged}: PRAGMA integrity_check: {result}")
+    if manifest.get("postgres_dump"):
+        result = pg_dump_check(os.path.join(scratch, manifest["postgres_dump"].lstrip("/")))
+        if result != "ok":
+            problems.append(f"{manifest['postgres_dump']}: pg_restore --list: {result}")
     return problems
 
 
@@ -515,7 +662,7 @@ def cmd_prepare(config: dict, args) -> dict:
     if problems:
         raise BackupError(f"snapshot {args.snapshot} does not verify: {'; '.join(problems[:10])}; nothing was changed")
     if config.get("webui") and manifest.get("open_webui"):
-        refusal = restore_refusal(manifest["open_webui"], installed_webui(site_packages(config["webui"]["venv"])))
+        refusal = restore_refusal(manifest["open_webui"], installed(config["webui"]))
         if refusal:
             raise BackupError(f"snapshot {args.snapshot} refused: {refusal}")
     return {"snapshot": args.snapshot, "files": len(manifest["files"]), "open_webui": manifest.get("open_webui")}
@@ -544,6 +691,11 @@ def cmd_apply(config: dict, args) -> dict:
             if path in manifest["restore_to"] and os.path.exists(dest + suffix):
                 os.unlink(dest + suffix)
         expected[dest] = digest
+    if manifest.get("postgres_dump"):
+        if not (config.get("webui") or {}).get("database_url_file"):
+            raise BackupError("the snapshot holds a PostgreSQL dump of Open WebUI's database, but this host's "
+                              "Open WebUI has no PostgreSQL database (open_webui_database_url)")
+        pg_restore(_read_url(config["webui"]), os.path.join(args.scratch, manifest["postgres_dump"].lstrip("/")))
     problems = checksum_problems("", expected)
     for dest in manifest["restore_to"].values():
         result = integrity(dest)

@@ -505,9 +505,10 @@ def host_problems(host_vars: dict, known: dict, prefixes: tuple[str, ...], *,
     if not is_template(models):
         errors += _model_problems(models, manifest, own if isinstance(own, dict) else {}, all_hosts)
         update = host_vars.get("upgrade_models")
-        if not is_template(update):
+        engines = host_vars.get("upgrade_engines")
+        if not is_template(update) and not is_template(engines):
             errors += _upgrade.variable_problems(update, host_vars.get("upgrade_rollback"), models,
-                                                 manifest)
+                                                 manifest, engines)
     return errors
 
 

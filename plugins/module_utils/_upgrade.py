@@ -1,7 +1,7 @@
 # Copyright: teamllm.stack contributors
 # Apache License 2.0
-"""Rolling updates of the llama.cpp instances' models (playbooks/upgrade.yml): what changes on
-each host, the version record kept on the node, the gateway configuration with a host's
+"""Rolling updates of the llama.cpp instances' models and of the llama.cpp build
+(playbooks/upgrade.yml): what changes on each host, the version record kept on the node, the gateway configuration with a host's
 backends drained, the engine's in-flight requests, and the checks of the update's variables.
 Pure Python, no Ansible; private to the collection."""
 
@@ -81,19 +81,24 @@ def drain_problems(gateways: dict, host: str) -> list[str]:
     return problems
 
 
-def plan_changes(instances, states, models=None, rollback=False) -> dict:
+def plan_changes(instances, states, models=None, rollback=False, engine=None) -> dict:
     """What one host's update changes.
 
     ``instances`` are the host's llama.cpp instances in the deployment plan (``model`` is the
     inventory's download entry); ``states`` maps an instance name to its version record on the
     node (``{"current", "previous"}``, absent before its first update); ``models`` maps a
     served name (an instance's ``alias``) to the download entry to update it to; ``rollback``
-    goes back to each record's ``previous`` instead.
+    goes back to each record's ``previous`` instead. ``engine`` is the host's llama.cpp build:
+    ``{"inventory": the llm_downloads entry the inventory installs (llama_cpp_download),
+    "state": its version record on the node (or None), "to": the entry to update it to
+    (upgrade_engines.llama_cpp, or None)}``; a host without instances has no engine to change.
 
     Returns ``{"before": instances as they run now, "after": instances as they will run,
-    "changes": [{name, alias, from, to}], "summary": "<alias> (instance <name>) <from> -> <to>,
-    ..." for messages}``. Instances that do not change keep the model they
-    run now (an earlier update's, not the inventory's)."""
+    "changes": [{name, alias, from, to}], "engine": {engine, from, to} or None, "needed" (anything to do),
+    "restart": names of the instances restarted (all of the host's when the engine changes),
+    "from"/"to": the versions left and gone to, "summary": "<alias> (instance <name>) <from>
+    -> <to>, ..., llama.cpp engine <from> -> <to>" for messages}``. Instances that do not change
+    keep the model they run now (an earlier update's, not the inventory's)."""
     states = states or {}
     models = models or {}
     before, after, changes = [], [], []
@@ -107,8 +112,26 @@ def plan_changes(instances, states, models=None, rollback=False) -> dict:
         after.append(dict(inst, model=target))
         if target != current:
             changes.append({"name": inst["name"], "alias": alias, "from": current, "to": target})
-    summary = ", ".join(f"{c['alias']} (instance {c['name']}) {c['from']} -> {c['to']}" for c in changes)
-    return {"before": before, "after": after, "changes": changes, "summary": summary}
+    build = None
+    if engine and before:
+        state = engine.get("state") or {}
+        current = state.get("current") or engine.get("inventory")
+        target = (state.get("previous") if rollback else engine.get("to")) or current
+        if current and target != current:
+            build = {"engine": "llama_cpp", "from": current, "to": target}
+    restart = [i["name"] for i in before] if build else [c["name"] for c in changes]
+    parts = [f"{c['alias']} (instance {c['name']}) {c['from']} -> {c['to']}" for c in changes]
+    if build:
+        parts.append(f"llama.cpp engine {build['from']} -> {build['to']}")
+    return {"before": before, "after": after, "changes": changes, "engine": build,
+            "needed": bool(changes or build), "restart": restart,
+            "from": _unique([c["from"] for c in changes] + ([build["from"]] if build else [])),
+            "to": _unique([c["to"] for c in changes] + ([build["to"]] if build else [])),
+            "summary": ", ".join(parts)}
+
+
+def _unique(items: list) -> list:
+    return list(dict.fromkeys(items))
 
 
 def record(change: dict) -> dict:
@@ -117,14 +140,21 @@ def record(change: dict) -> dict:
     return {"current": change["to"], "previous": change["from"]}
 
 
-def variable_problems(update: object, rollback: object, models: object, manifest) -> list[str]:
-    """Problems of ``upgrade_models`` and ``upgrade_rollback`` against ``llm_models`` and the
-    download manifest, each naming the variable and the fix."""
+# The engines a rolling update can change (upgrade_engines' keys) and the archives their builds
+# come as (the llama_cpp role unpacks them with unarchive).
+ENGINES = ("llama_cpp",)
+_BUILD_SUFFIXES = (".tar.gz", ".tgz")
+
+
+def variable_problems(update: object, rollback: object, models: object, manifest,
+                      engines: object = None) -> list[str]:
+    """Problems of ``upgrade_models``, ``upgrade_engines`` and ``upgrade_rollback`` against
+    ``llm_models`` and the download manifest, each naming the variable and the fix."""
+    errors = _engine_problems(engines, rollback, manifest)
     if update in (None, {}):
-        return []
+        return errors
     if not isinstance(update, dict):
-        return ["upgrade_models must be a dict {served model name: download entry}"]
-    errors = []
+        return errors + ["upgrade_models must be a dict {served model name: download entry}"]
     if rollback is True:
         errors.append("upgrade_models and upgrade_rollback: true are both set: a run either "
                       "updates or rolls back; drop one of them")
@@ -153,6 +183,39 @@ def variable_problems(update: object, rollback: object, models: object, manifest
             elif not str(found.get("path", "")).endswith(".gguf"):
                 errors.append(f"upgrade_models.{name}: {entry!r} is not a GGUF file (its path is "
                               f"{found.get('path')!r}); llama.cpp serves .gguf files")
+    return errors
+
+
+def _engine_problems(engines: object, rollback: object, manifest) -> list[str]:
+    if engines in (None, {}):
+        return []
+    if not isinstance(engines, dict):
+        return ["upgrade_engines must be a dict {engine: download entry of its new build}, e.g. "
+                '{"llama_cpp": "llama_server_cpu"}']
+    errors = []
+    if rollback is True:
+        errors.append("upgrade_engines and upgrade_rollback: true are both set: a run either "
+                      "updates or rolls back; drop one of them")
+    for engine, entry in sorted(engines.items(), key=lambda kv: str(kv[0])):
+        if engine not in ENGINES:
+            errors.append(f"upgrade_engines.{engine}: upgrade.yml updates the builds of "
+                          f"{', '.join(ENGINES)} only; update other engines with site.yml")
+            continue
+        if not isinstance(entry, str) or not entry:
+            errors.append(f"upgrade_engines.{engine} must name an entry of llm_downloads "
+                          "(a build of the engine)")
+            continue
+        if not isinstance(manifest, dict):
+            continue
+        found = manifest.get(entry)
+        if not isinstance(found, dict):
+            errors.append(f"upgrade_engines.{engine} names {entry!r}, which is not an entry of "
+                          "llm_downloads: add it to llm_model_downloads with its sha256 "
+                          "(docs/downloads.md)")
+        elif not str(found.get("path", "")).endswith(_BUILD_SUFFIXES):
+            errors.append(f"upgrade_engines.{engine}: {entry!r} is not a build archive (its path "
+                          f"is {found.get('path')!r}); a llama.cpp build is a .tar.gz holding "
+                          "bin/llama-server")
     return errors
 
 

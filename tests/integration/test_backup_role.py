@@ -6,6 +6,7 @@ repository list fails validation before any host is touched, without quoting the
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -108,3 +109,123 @@ def test_bad_backup_repositories_fail_validation_before_any_host_without_the_pas
     assert "host node1: backup_repositories[0].password is missing or shorter than 12 characters" in out, out[-3000:]
     assert "host node1: backup_sftp_private_key is empty, but an SFTP repository is configured" in out
     assert "Short-pw1" not in out
+
+
+CA_KEY = "-----BEGIN PRIVATE KEY-----\nCa-Key-" + "q7Lm2Np9Rt4Vx8\n-----END PRIVATE KEY-----\n"
+CA_PLAYS = """
+- name: Name the gateways' private CA on the controller (as playbooks/backup.yml)
+  hosts: gateway
+  gather_facts: false
+  tasks:
+    - name: Read where the private CA lives
+      ansible.builtin.include_role:
+        name: teamllm.stack.gateway
+        tasks_from: ca_dir.yml
+
+- name: Back up, the private CA staged for this run (as playbooks/backup.yml)
+  hosts: backup
+  gather_facts: false
+  tasks:
+    - name: Configure
+      ansible.builtin.include_role:
+        name: teamllm.stack.backup
+        tasks_from: configure.yml
+    - name: Back up
+      block:
+        - name: Stage the CA
+          ansible.builtin.include_role:
+            name: teamllm.stack.backup
+            tasks_from: controller_ca.yml
+        - name: Back up now
+          ansible.builtin.include_role:
+            name: teamllm.stack.backup
+            tasks_from: now.yml
+      always:
+        - name: Remove the staged CA
+          ansible.builtin.include_role:
+            name: teamllm.stack.backup
+            tasks_from: controller_ca_remove.yml
+"""
+CA_RESTORE = """
+- name: The first steps of restore.yml, the CA back to the controller (no service is stopped here)
+  hosts: backup
+  gather_facts: false
+  tasks:
+    - name: Restore into the scratch directory and verify
+      ansible.builtin.command:
+        argv: ["{{ _backup_tool }}", prepare, --snapshot, latest, --scratch, "{{ _backup_scratch_dir }}"]
+      changed_when: false
+      vars: {_backup_tool: "%(tool)s", _backup_scratch_dir: "%(state)s/scratch"}
+    - name: The CA back
+      block:
+        - name: Put the snapshot's private CA back on the controller
+          ansible.builtin.include_role:
+            name: teamllm.stack.backup
+            tasks_from: controller_ca_restore.yml
+      always:
+        - name: Remove the CA from the scratch directory
+          ansible.builtin.file:
+            path: "%(state)s/scratch%(state)s/staging/controller-ca"
+            state: absent
+"""
+
+
+@pytest.mark.skipif(not shutil.which("restic") or os.geteuid() != 0,
+                    reason="needs Debian's restic (tests/run.sh installs it) and root (the role's files are root's)")
+def test_the_controller_ca_goes_into_the_snapshot_only_and_comes_back_to_the_controller(tmp_path):
+    ca = tmp_path / "controller" / "ca"
+    ca.mkdir(parents=True, mode=0o700)
+    (ca / "ca.key").write_text(CA_KEY)
+    (ca / "ca.key").chmod(0o600)
+    (ca / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\nCa-Crt\n-----END CERTIFICATE-----\n")
+    config, state = tmp_path / "etc", tmp_path / "state"
+    tool = tmp_path / "teamllm-backup"
+    tool.write_text(f"#!/bin/sh\nexec python3 {REPO / 'plugins' / 'module_utils' / '_backup.py'} "
+                    f"--config {config / 'config.json'} \"$@\"\n")
+    tool.chmod(0o755)
+    extra = {
+        "ansible_python_interpreter": sys.executable,
+        "_backup_config_dir": str(config), "_backup_tool": str(tool),
+        "backup_state_dir": str(state), "backup_metrics_dir": str(tmp_path / "metrics"),
+        "backup_retention": {"last": 3}, "gateway_ca_dir": str(ca),
+        "backup_repositories": [{"name": "local", "repository": str(tmp_path / "repo"), "password": PASSWORD}],
+    }
+    (tmp_path / "extra.yml").write_text(yaml.safe_dump(extra))
+    (tmp_path / "hosts.ini").write_text("[gateway]\nlocalhost ansible_connection=local\n"
+                                        "[backup]\nlocalhost ansible_connection=local\n")
+    (tmp_path / "backup.yml").write_text(CA_PLAYS)
+    (tmp_path / "restore.yml").write_text(CA_RESTORE % {"tool": tool, "state": state})
+    common = ["-vvv", "-i", tmp_path / "hosts.ini", "-e", f"@{tmp_path / 'extra.yml'}"]
+    env_cache = os.environ.get("RESTIC_CACHE_DIR")
+    os.environ["RESTIC_CACHE_DIR"] = str(tmp_path / "cache")
+    try:
+        rc, out = ansible_playbook([*common, tmp_path / "backup.yml"], REPO, timeout=300)
+        assert rc == 0, out[-4000:]
+        staged = state / "staging" / "controller-ca"
+        assert not staged.exists(), "the CA was left on the host"
+        manifest = json.loads((state / "staging" / "manifest.json").read_text())
+        keys = [p for p in manifest["files"] if p.startswith(f"{staged}/") and p.endswith("/ca.key")]
+        assert len(keys) == 1, manifest["files"]
+        # the controller lost its CA; the restore brings the very key back, 0600 in a 0700 directory
+        shutil.move(ca, tmp_path / "controller" / "ca.lost")
+        rc2, out2 = ansible_playbook([*common, "-e", '{"backup_restore_controller_ca": true}',
+                                      tmp_path / "restore.yml"], REPO, timeout=300)
+        assert rc2 == 0, out2[-4000:]
+        assert (ca / "ca.key").read_text() == CA_KEY
+        assert stat.S_IMODE((ca / "ca.key").stat().st_mode) == 0o600
+        assert stat.S_IMODE(ca.stat().st_mode) == 0o700
+        assert not (state / "scratch" / str(staged).lstrip("/")).exists(), "the CA was left in the scratch directory"
+        # another key there is refused, and not replaced
+        (ca / "ca.key").write_text("another key\n")
+        rc3, out3 = ansible_playbook([*common, "-e", '{"backup_restore_controller_ca": true}',
+                                      tmp_path / "restore.yml"], REPO, timeout=300)
+        assert rc3 != 0 and "already holds another CA key" in out3, out3[-3000:]
+        assert (ca / "ca.key").read_text() == "another key\n"
+    finally:
+        if env_cache is None:
+            os.environ.pop("RESTIC_CACHE_DIR", None)
+        else:
+            os.environ["RESTIC_CACHE_DIR"] = env_cache
+    for text in (out, out2, out3):
+        assert "q7Lm2Np9Rt4Vx8" not in text, "the CA key was printed"
+        assert PASSWORD not in text

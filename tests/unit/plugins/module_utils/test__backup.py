@@ -313,3 +313,56 @@ def test_a_corrupted_repository_fails_the_check_loudly(node):
     Path(node.file).write_text(json.dumps(node.config))
     done = tool(node, "check")
     assert done.returncode == 1 and "FAILED" in done.stderr and "restic check failed" in done.stderr
+
+
+# --- the container install: Open WebUI's version and migrations read out of its container -------
+
+def _docker_double(files: dict, fail: str = ""):
+    """Stands in for `docker cp <container>:<path> <dest>`: copies from ``files`` (image path ->
+    text, or a dict of file name -> text for a directory); fails for ``fail``."""
+    calls = []
+
+    def run(argv, **_kwargs):
+        calls.append(argv)
+        _docker, verb, source, dest = argv
+        container, path = source.split(":", 1)
+        if verb != "cp" or container != "teamllm-open-webui" or path == fail or path not in files:
+            return SimpleNamespace(returncode=1, stdout="", stderr=f"Error: No such container:path: {source}")
+        content = files[path]
+        if isinstance(content, dict):
+            os.makedirs(dest)
+            for name, text in content.items():
+                Path(dest, name).write_text(text)
+        else:
+            Path(dest).write_text(content)
+        return SimpleNamespace(returncode=0, stdout="", stderr="")
+    run.calls = calls
+    return run
+
+
+IMAGE = {_backup.CONTAINER_MIGRATIONS: ALEMBIC, _backup.CONTAINER_PACKAGE_JSON: '{"name": "open-webui", "version": "0.12.4"}'}
+
+
+def test_the_container_install_is_read_from_its_container():
+    run = _docker_double(IMAGE)
+    found = _backup.container_webui("teamllm-open-webui", "/usr/bin/docker", run)
+    assert found == INSTALLED
+    assert [c[:2] for c in run.calls] == [["/usr/bin/docker", "cp"]] * 2
+    # what the restore compares a snapshot with: the same schema is allowed, a newer one refused
+    assert _backup.restore_refusal({"open_webui_version": "0.12.4", "alembic_revisions": ["ddd444"]}, found) == ""
+    assert "fff999" in _backup.restore_refusal({"open_webui_version": "0.12.4", "alembic_revisions": ["fff999"]}, found)
+
+
+def test_a_container_that_cannot_be_read_fails_naming_it():
+    run = _docker_double(IMAGE, fail=_backup.CONTAINER_MIGRATIONS)
+    with pytest.raises(_backup.BackupError, match="container teamllm-open-webui .*No such container:path"):
+        _backup.container_webui("teamllm-open-webui", "docker", run)
+
+
+def test_installed_picks_the_container_or_the_venv(tmp_path, monkeypatch):
+    monkeypatch.setattr(_backup, "container_webui", lambda container, docker: {"from": container, "docker": docker})
+    assert _backup.installed({"container": "teamllm-open-webui", "venv": "/nowhere"}) == \
+        {"from": "teamllm-open-webui", "docker": "docker"}
+    # the venv install: no container named; a venv that is not there is an unknown Open WebUI
+    assert _backup.installed({"container": "", "venv": str(tmp_path / "none")}) == \
+        {"version": "", "revisions": [], "heads": []}

@@ -332,3 +332,10 @@ def test_upgrade_variables_are_checked_against_the_models_and_the_manifest():
     assert problems(dict(base, upgrade_rollback="yes"))[0].startswith("upgrade_rollback is the string 'yes'")
     assert problems(dict(base, upgrade_drain_timeout=0))[0].startswith("upgrade_drain_timeout")
     assert "are both set" in problems(dict(base, upgrade_models={"teamllm-tiny": "tiny"}, upgrade_rollback=True))[0]
+    # the llama.cpp build: an entry of a build archive (here the inventory's own); a model file is not
+    build = {"llm_model_downloads": {"my_build": {"path": "llama.cpp/b.tar.gz", "url": "", "sha256": SHA}}}
+    assert problems(dict(base, **build, upgrade_engines={"llama_cpp": "my_build"})) == []
+    assert problems(dict(base, upgrade_engines={"llama_cpp": "tiny"}))[0].startswith(
+        "upgrade_engines.llama_cpp: 'tiny' is not a build archive")
+    assert problems(dict(base, upgrade_engines="llama_server_cpu"))[0].startswith(
+        "upgrade_engines must be a dict, not str")

@@ -89,6 +89,34 @@ def test_plan_changes_update_rollback_and_instances_that_keep_their_current_vers
     assert _upgrade.plan_changes([TINY], {}, rollback=True)["changes"] == []
 
 
+def test_plan_changes_of_the_build_restart_every_instance_and_roll_back():
+    engine = {"inventory": "cpu_v1", "state": None, "to": "cpu_v2"}
+    plan = _upgrade.plan_changes([TINY, OTHER], {}, {}, engine=engine)
+    assert plan["engine"] == {"engine": "llama_cpp", "from": "cpu_v1", "to": "cpu_v2"}
+    assert plan["changes"] == [] and plan["needed"]
+    # a new build restarts every instance of the host, not only those whose model changes
+    assert plan["restart"] == ["teamllm-tiny-0", "other-0"]
+    assert (plan["from"], plan["to"]) == (["cpu_v1"], ["cpu_v2"])
+    assert plan["summary"] == "llama.cpp engine cpu_v1 -> cpu_v2"
+    # model and build at once
+    both = _upgrade.plan_changes([TINY, OTHER], {}, {"teamllm-tiny": "tiny_v2"}, engine=engine)
+    assert both["summary"] == "teamllm-tiny (instance teamllm-tiny-0) tiny_v1 -> tiny_v2, llama.cpp engine cpu_v1 -> cpu_v2"
+    assert (both["from"], both["to"]) == (["tiny_v1", "cpu_v1"], ["tiny_v2", "cpu_v2"])
+    # the node's record wins over the inventory; a rollback goes to its previous build
+    state = _upgrade.record(plan["engine"])
+    again = _upgrade.plan_changes([TINY], {}, {}, engine=dict(engine, state=state))
+    assert again["engine"] is None and not again["needed"] and again["restart"] == []
+    back = _upgrade.plan_changes([TINY], {}, rollback=True, engine=dict(engine, state=state, to=None))
+    assert back["engine"] == {"engine": "llama_cpp", "from": "cpu_v2", "to": "cpu_v1"}
+    # nothing recorded: nothing to roll back; a host without instances has no build to change
+    assert _upgrade.plan_changes([TINY], {}, rollback=True, engine=dict(engine, to=None))["needed"] is False
+    assert _upgrade.plan_changes([], {}, engine=engine)["engine"] is None
+    # model changes only: the build is left alone, only the changed instance restarts
+    models = _upgrade.plan_changes([TINY, OTHER], {}, {"teamllm-tiny": "tiny_v2"},
+                                   engine=dict(engine, to=None))
+    assert models["engine"] is None and models["restart"] == ["teamllm-tiny-0"]
+
+
 MANIFEST = {"tiny_v1": {"path": "models/t1.gguf"}, "tiny_v2": {"path": "models/t2.gguf"},
             "hf": {"path": "models/hf.tar.gz"}}
 MODELS = [{"name": "teamllm-tiny", "engine": "llama_cpp"}, {"name": "qwen", "engine": "vllm"}]
@@ -109,6 +137,28 @@ def test_variable_problems(update, rollback, expected):
     assert len(found) == len(expected)
     for problem, start in zip(found, expected):
         assert start in problem
+
+
+@pytest.mark.parametrize(("engines", "rollback", "expected"), [
+    ({"llama_cpp": "hf"}, False, []),
+    ({}, True, []),
+    (["llama_cpp"], False, ["upgrade_engines must be a dict"]),
+    ({"llama_cpp": "hf"}, True, ["upgrade_engines and upgrade_rollback: true are both set"]),
+    ({"vllm": "hf"}, False, ["upgrade_engines.vllm: upgrade.yml updates the builds of llama_cpp only"]),
+    ({"llama_cpp": ""}, False, ["upgrade_engines.llama_cpp must name an entry of llm_downloads"]),
+    ({"llama_cpp": "missing"}, False, ["upgrade_engines.llama_cpp names 'missing', which is not an entry of llm_downloads"]),
+    ({"llama_cpp": "tiny_v2"}, False, ["upgrade_engines.llama_cpp: 'tiny_v2' is not a build archive"]),
+])
+def test_engine_variable_problems(engines, rollback, expected):
+    found = _upgrade.variable_problems({}, rollback, MODELS, MANIFEST, engines)
+    assert len(found) == len(expected)
+    for problem, start in zip(found, expected):
+        assert start in problem
+
+
+def test_engine_and_model_problems_add_up():
+    found = _upgrade.variable_problems({"nope": "tiny_v2"}, False, MODELS, MANIFEST, {"llama_cpp": "missing"})
+    assert [p.split(":")[0].split(" ")[0] for p in found] == ["upgrade_engines.llama_cpp", "upgrade_models.nope"]
 
 
 # --- the drained configuration set on a real directory, nginx -t stood in by a callable -------
