@@ -12,6 +12,7 @@ import re
 # An upstream block of the gateway's nginx.conf and the `server` lines in it.
 _UPSTREAM = re.compile(r"^\s*upstream\s+(\S+)\s*\{\s*$")
 _SERVER = re.compile(r"^(\s*server\s+)(\S+)([^;]*);(.*)$")
+_MAX_FAILS = re.compile(r"\bmax_fails=\d+")
 # llama-server's /metrics gauges of requests being processed and waiting for a slot.
 _IN_FLIGHT = re.compile(r"^llamacpp:(requests_processing|requests_deferred)(?:\{[^}]*\})?\s+(\S+)\s*$",
                         re.M)
@@ -24,27 +25,39 @@ class UpgradeError(ValueError):
 def mark_down(conf: str, backends) -> tuple[str, list[str]]:
     """(nginx.conf with each ``server <backend> ...;`` of an upstream block marked ``down``, the
     backends found). Raises :class:`UpgradeError` when an upstream would be left with no server
-    up (nginx would answer 502 for its model): drain such a host only with another replica."""
+    up (nginx would answer 502 for its model): drain such a host only with another replica.
+
+    When a drain leaves one server up in an upstream, that server gets ``max_fails=0``: nginx
+    never takes a lone server out of an upstream of its own (max_fails and fail_timeout are
+    ignored there), but beside a ``down`` one a single failed attempt would make it unavailable
+    for fail_timeout, and every request of the model 502 for that long (seen under load)."""
     wanted = set(backends or ())
-    lines, found = [], []
-    upstream, servers, down = None, 0, 0
+    lines, found, block = [], [], []
+    upstream = None
     for line in conf.split("\n"):
         if upstream is None:
             match = _UPSTREAM.match(line)
             if match:
-                upstream, servers, down = match.group(1), 0, 0
+                upstream, block = match.group(1), []
             lines.append(line)
             continue
         if line.strip() == "}":
-            if servers and down == servers:
-                raise UpgradeError(f"draining {', '.join(sorted(wanted))} would leave the upstream "
-                                   f"{upstream} without a backend")
+            lines.extend(_drained_block(upstream, block, wanted, found))
             upstream = None
             lines.append(line)
             continue
+        block.append(line)
+    if upstream is not None:
+        raise UpgradeError(f"the upstream {upstream} is not closed")
+    return "\n".join(lines), sorted(set(found))
+
+
+def _drained_block(upstream, block, wanted, found):
+    """The lines of one upstream block with ``wanted``'s servers marked down (see mark_down)."""
+    servers = []  # (index in block, head, target, params, tail, down)
+    for index, line in enumerate(block):
         match = _SERVER.match(line)
         if match:
-            servers += 1
             head, target, params, tail = match.groups()
             is_down = "down" in params.split()
             if target in wanted:
@@ -52,12 +65,19 @@ def mark_down(conf: str, backends) -> tuple[str, list[str]]:
                 if not is_down:
                     params += " down"
                     is_down = True
-            down += is_down
-            line = f"{head}{target}{params};{tail}"
-        lines.append(line)
-    if upstream is not None:
-        raise UpgradeError(f"the upstream {upstream} is not closed")
-    return "\n".join(lines), sorted(set(found))
+            servers.append([index, head, target, params, tail, is_down])
+    up = [server for server in servers if not server[5]]
+    if servers and not up:
+        raise UpgradeError(f"draining {', '.join(sorted(wanted))} would leave the upstream "
+                           f"{upstream} without a backend")
+    if len(up) == 1 and len(servers) > 1 and any(s[2] in wanted for s in servers):
+        params = up[0][3]
+        up[0][3] = (_MAX_FAILS.sub("max_fails=0", params) if _MAX_FAILS.search(params)
+                    else params + " max_fails=0")
+    block = list(block)
+    for index, head, target, params, tail, _down in servers:
+        block[index] = f"{head}{target}{params};{tail}"
+    return block
 
 
 def in_flight(metrics: str) -> int:

@@ -36,10 +36,25 @@ def test_mark_down_marks_only_the_backends_named_in_upstreams():
     text, found = _upgrade.mark_down(CONF, ["10.0.0.1:8100"])
     assert found == ["10.0.0.1:8100"]
     assert "server 10.0.0.1:8100 max_fails=1 fail_timeout=10s down;" in text
-    assert "server 10.0.0.2:8100 max_fails=1 fail_timeout=10s;" in text
+    # the one server left up is never taken out for a failed attempt (max_fails=0)
+    assert "server 10.0.0.2:8100 max_fails=0 fail_timeout=10s;" in text
     assert "server 10.0.0.1:8101 max_fails=1 fail_timeout=10s;" in text
     # marking again changes nothing; an unknown backend is not found
     assert _upgrade.mark_down(text, ["10.0.0.1:8100", "10.9.9.9:1"]) == (text, ["10.0.0.1:8100"])
+
+
+def test_mark_down_keeps_failure_accounting_while_two_servers_stay_up():
+    conf = CONF.replace("        keepalive 16;\n    }\n    upstream teamllm_m1",
+                        "        server 10.0.0.3:8100 fail_timeout=10s;\n"
+                        "        keepalive 16;\n    }\n    upstream teamllm_m1", 1)
+    text, _ = _upgrade.mark_down(conf, ["10.0.0.1:8100"])
+    assert "server 10.0.0.2:8100 max_fails=1 fail_timeout=10s;" in text
+    assert "server 10.0.0.3:8100 fail_timeout=10s;" in text
+    text, _ = _upgrade.mark_down(conf, ["10.0.0.1:8100", "10.0.0.2:8100"])
+    # a server without max_fails gets it
+    assert "server 10.0.0.3:8100 fail_timeout=10s max_fails=0;" in text
+    # an upstream the drain does not touch keeps its settings
+    assert "server 10.0.0.1:8101 max_fails=1 fail_timeout=10s;" in text
 
 
 def test_mark_down_refuses_to_leave_an_upstream_without_a_backend():
