@@ -293,7 +293,10 @@ case "${1:-}" in
   docker) cmd_docker ;;
   images) shift; [ $# -gt 0 ] || set -- debian12 debian13; cmd_docker; cmd_images "$@" ;;
   artifacts) shift; cmd_artifacts "$@" ;;
-  all) host_tools; cmd_docker; lab_clients; build_side_by_side "debian12 debian13" --skip llama-server ;;
+  # llama-server-builds repacks the compiled llama-server: it runs once the compile is done
+  all) host_tools; cmd_docker; lab_clients
+       build_side_by_side "debian12 debian13" --skip llama-server --skip llama-server-builds
+       cmd_artifacts llama-server-builds ;;
   up) cmd_up ;;
   demo) cmd_demo ;;
   down) cmd_down ;;
