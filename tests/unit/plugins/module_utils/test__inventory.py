@@ -332,3 +332,54 @@ def test_upgrade_variables_are_checked_against_the_models_and_the_manifest():
     assert problems(dict(base, upgrade_rollback="yes"))[0].startswith("upgrade_rollback is the string 'yes'")
     assert problems(dict(base, upgrade_drain_timeout=0))[0].startswith("upgrade_drain_timeout")
     assert "are both set" in problems(dict(base, upgrade_models={"teamllm-tiny": "tiny"}, upgrade_rollback=True))[0]
+
+
+OFFLINE = {"llm_offline": True, "llm_artifact_source": "mirror", "llm_mirror_url": "/srv/teamllm-bundle",
+           "llm_bundle_public_key": "/keys/teamllm-bundle.pub.gpg"}
+
+
+@pytest.mark.parametrize("mirror", ["https://mirror.lan/bundle", "/srv/teamllm-bundle", "file:///srv/teamllm-bundle/"])
+def test_offline_settings_that_work(mirror):
+    assert host_problems({**OFFLINE, "llm_mirror_url": mirror}, KNOWN, PREFIXES,
+                         file_exists=lambda path: path == OFFLINE["llm_bundle_public_key"]) == []
+
+
+@pytest.mark.parametrize(
+    ("host_vars", "expected"),
+    [
+        ({"llm_artifact_source": "upstream"}, "llm_offline is true but llm_artifact_source is 'upstream': set "
+         "llm_artifact_source: mirror"),
+        ({"llm_artifact_source": "controller", "llm_artifacts_dir": "/m"}, "llm_offline is true but llm_artifact_source is 'controller'"),
+        ({"llm_bundle_public_key": ""}, "llm_offline is true but llm_bundle_public_key is empty: set it to the "
+         "bundle's public key on the controller"),
+        ({"ollama_model_source": "registry"}, "llm_offline is true but ollama_model_source is 'registry'"),
+        ({"llm_offline": "yes"}, "llm_offline is the string 'yes'; write a YAML boolean"),
+        ({"llm_mirror_url": "http://mirror.lan/"}, "llm_mirror_url uses plain http://"),
+        ({"llm_mirror_url": "file://mirror.lan/srv"}, "llm_mirror_url as a path must be absolute"),
+        ({"llm_mirror_url": "/srv/../etc"}, "llm_mirror_url as a path must be absolute"),
+    ],
+)
+def test_offline_settings_refused(host_vars, expected):
+    errors = validate_host("node1", {**OFFLINE, **host_vars}, KNOWN, PREFIXES, file_exists=lambda path: True)
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"host node1: {expected}"), errors
+    assert "mirror.lan" not in errors[0]
+
+
+def test_the_bundle_key_must_be_a_file_on_the_controller():
+    seen = []
+    errors = host_problems(OFFLINE, KNOWN, PREFIXES, file_exists=lambda path: seen.append(path) or False)
+    assert seen == ["/keys/teamllm-bundle.pub.gpg"]
+    assert errors == ["llm_bundle_public_key is '/keys/teamllm-bundle.pub.gpg', which is not a file on the "
+                      "controller: copy the bundle's public key (teamllm-bundle.pub.gpg, from the builder's "
+                      "llm_bundle_key_dir) there, or fix the path"]
+    # a key without llm_offline is checked too: it turns the bundle check on for every node
+    assert host_problems({"llm_bundle_public_key": "/nope"}, KNOWN, PREFIXES, file_exists=lambda path: False)
+
+
+def test_the_action_checks_the_bundle_key_on_the_controller(tmp_path):
+    from ansible_collections.teamllm.stack.plugins.action.validate_inventory import _controller_file
+    key = tmp_path / "k.gpg"
+    assert not _controller_file(str(key))
+    key.write_bytes(b"x")
+    assert _controller_file(str(key))
