@@ -9,7 +9,9 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.teamllm.stack.plugins.module_utils._downloads import (
     DownloadError,
+    bundle_sums,
     image_pin,
+    mirror_base,
     resolve,
 )
 
@@ -21,10 +23,18 @@ def download_source(name, manifest, source="upstream", mirror_url="", artifacts_
         raise AnsibleFilterError(str(exc)) from exc
 
 
+def bundle_sums_filter(manifest):
+    try:
+        return bundle_sums(manifest)
+    except DownloadError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
 def image_reference(name, manifest, allow_unpinned=None, host="this host"):
     return image_pin(name, manifest, allow_unpinned or [], host)
 
 
 class FilterModule:
     def filters(self):
-        return {"download_source": download_source, "image_reference": image_reference}
+        return {"download_source": download_source, "image_reference": image_reference,
+                "bundle_sums": bundle_sums_filter, "mirror_base": mirror_base}

@@ -512,6 +512,12 @@ def _offline_problems(host_vars: dict, source: object, file_exists=None) -> list
             errors.append(f"llm_bundle_public_key is {key!r}, which is not a file on the "
                           "controller: copy the bundle's public key (teamllm-bundle.pub.gpg, "
                           "from the builder's llm_bundle_key_dir) there, or fix the path")
+    ca = host_vars.get("llm_mirror_ca_cert", "")
+    if ca and isinstance(ca, str) and not is_template(ca) and file_exists is not None \
+            and not file_exists(ca):
+        errors.append(f"llm_mirror_ca_cert is {ca!r}, which is not a file on the controller: "
+                      "set it to the CA certificate the mirror's certificate chains to (the "
+                      "mirror role's CA), or empty to trust the system's CAs")
     return errors
 
 
