@@ -116,10 +116,6 @@ def duplicate_key_problems(paths) -> list[str]:
     return problems
 
 
-def _controller_file(path: str) -> bool:
-    return os.path.isfile(os.path.expanduser(path))
-
-
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -140,8 +136,7 @@ class ActionModule(ActionBase):
             host_groups = tuple(g for g, members in groups.items() if host in (members or []))
             for problem in host_problems(self._host_vars(hostvars, host, known), known, prefixes,
                                          groups=host_groups, collection_downloads=manifest,
-                                         all_hosts=groups.get("all") or hosts,
-                                         file_exists=_controller_file):
+                                         all_hosts=groups.get("all") or hosts):
                 problems.append((host, problem))
         errors = validate_groups(groups, required) + merge_hosts(problems, hosts)
         errors += duplicate_key_problems(inventory_files(

@@ -448,11 +448,10 @@ def _model_problems(models: object, manifest: dict | None, own: dict, all_hosts)
     return errors
 
 
-def _download_problems(host_vars: dict, collection: dict | None,
-                       file_exists=None) -> tuple[list[str], dict | None]:
+def _download_problems(host_vars: dict, collection: dict | None) -> tuple[list[str], dict | None]:
     """Problems of the inventory's manifest entries, of the mirror settings and of the offline
     settings; and the manifest the roles will read on this host (None when it is a template
-    that could not be rendered). ``file_exists`` tells whether a controller path is a file."""
+    that could not be rendered)."""
     errors = []
     own = host_vars.get("llm_model_downloads")
     if isinstance(own, dict):
@@ -478,11 +477,11 @@ def _download_problems(host_vars: dict, collection: dict | None,
     if source == "controller" and not host_vars.get("llm_artifacts_dir"):
         errors.append("llm_artifact_source is 'controller' but llm_artifacts_dir is empty: set it "
                       "to the mirror directory on the controller")
-    errors += _offline_problems(host_vars, source, file_exists)
+    errors += _offline_problems(host_vars, source)
     return errors, manifest if isinstance(manifest, dict) else None
 
 
-def _offline_problems(host_vars: dict, source: object, file_exists=None) -> list[str]:
+def _offline_problems(host_vars: dict, source: object) -> list[str]:
     """``llm_offline`` needs every artifact from the signed bundle: the mirror as the source
     (it also serves the bundle's apt repository), the bundle's public key on the controller,
     and no Ollama registry pulls."""
@@ -508,22 +507,11 @@ def _offline_problems(host_vars: dict, source: object, file_exists=None) -> list
         if not key.strip():
             errors.append("llm_bundle_public_key is blank: set it to the bundle's public key "
                           "file on the controller")
-        elif file_exists is not None and not file_exists(key):
-            errors.append(f"llm_bundle_public_key is {key!r}, which is not a file on the "
-                          "controller: copy the bundle's public key (teamllm-bundle.pub.gpg, "
-                          "from the builder's llm_bundle_key_dir) there, or fix the path")
-    ca = host_vars.get("llm_mirror_ca_cert", "")
-    if ca and isinstance(ca, str) and not is_template(ca) and file_exists is not None \
-            and not file_exists(ca):
-        errors.append(f"llm_mirror_ca_cert is {ca!r}, which is not a file on the controller: "
-                      "set it to the CA certificate the mirror's certificate chains to (the "
-                      "mirror role's CA), or empty to trust the system's CAs")
     return errors
 
 
 def host_problems(host_vars: dict, known: dict, prefixes: tuple[str, ...], *,
-                  groups=(), collection_downloads: dict | None = None, all_hosts=(),
-                  file_exists=None) -> list[str]:
+                  groups=(), collection_downloads: dict | None = None, all_hosts=()) -> list[str]:
     """Problems with one host's inventory variables, each "<variable> ... <fix>".
 
     ``known`` maps each documented variable to its argument spec; ``prefixes`` are the
@@ -531,8 +519,7 @@ def host_problems(host_vars: dict, known: dict, prefixes: tuple[str, ...], *,
     not documented, or any variable within a typo of a documented one, is reported with the
     closest documented names. ``groups`` are the host's groups (a gateway needs clients);
     ``collection_downloads`` is the collection's manifest (llm_downloads_collection), to which
-    the inventory's llm_model_downloads are added; ``all_hosts`` are the hosts a model may pin;
-    ``file_exists`` (a controller path -> bool) checks llm_bundle_public_key (not checked when None).
+    the inventory's llm_model_downloads are added; ``all_hosts`` are the hosts a model may pin.
     """
     errors = _variable_problems(host_vars, known, prefixes)
     if host_vars.get("llm_engine_allow_wide") is not True:
@@ -542,7 +529,7 @@ def host_problems(host_vars: dict, known: dict, prefixes: tuple[str, ...], *,
     errors += _client_problems(host_vars, tuple(groups))
     errors += _webui_problems(host_vars, tuple(groups))
     errors += _backup_problems(host_vars, tuple(groups))
-    download_errors, manifest = _download_problems(host_vars, collection_downloads, file_exists)
+    download_errors, manifest = _download_problems(host_vars, collection_downloads)
     errors += download_errors
     models = host_vars.get("llm_models")
     own = host_vars.get("llm_model_downloads")

@@ -1,4 +1,4 @@
-"""The offline preflight of playbooks/validate.yml, run for real on the controller (SECURITY
+"""The offline preflight (playbooks/offline_preflight.yml, in site.yml after validate.yml), run for real on the controller (SECURITY
 row 29: before any host changes, every artifact and Debian package the inventory's hosts will
 install that the bundle lacks is listed; an unsigned or mis-signed bundle is refused). The
 host does not exist: a play that tried to reach it would fail "unreachable"."""
@@ -108,7 +108,7 @@ def _validate(tmp_path: Path, group_vars: dict):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
     proc = subprocess.run(["ansible-playbook", "-i", str(tmp_path / "inv" / "hosts.yml"),
-                           str(REPO / "playbooks" / "validate.yml")], cwd=REPO, env=env,
+                           str(REPO / "playbooks" / "offline_preflight.yml")], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=180)
     out = proc.stdout + proc.stderr
     assert "UNREACHABLE" not in out
@@ -146,3 +146,13 @@ def test_a_bundle_signed_by_another_key_is_refused(tmp_path, keys):
     assert rc != 0
     assert "hosts node1: llm_offline is true, but the bundle at llm_bundle_dir" in out, out[-4000:]
     assert "has no manifest.json signed by llm_bundle_public_key" in out
+
+
+def test_a_missing_key_is_refused(tmp_path, keys):
+    home, pub = keys["builder"]
+    needed, debian = _needs(_group_vars(tmp_path / "bundle", pub))
+    bundle = _bundle_dir(tmp_path, home, _files(needed, debian))
+    rc, out = _validate(tmp_path, _group_vars(bundle, tmp_path / "nope.gpg"))
+    assert rc != 0
+    assert f"hosts node1: llm_bundle_public_key is '{tmp_path / 'nope.gpg'}', which is not a file on the controller" \
+        in out, out[-4000:]

@@ -340,8 +340,7 @@ OFFLINE = {"llm_offline": True, "llm_artifact_source": "mirror", "llm_mirror_url
 
 @pytest.mark.parametrize("mirror", ["https://mirror.lan/bundle", "/srv/teamllm-bundle", "file:///srv/teamllm-bundle/"])
 def test_offline_settings_that_work(mirror):
-    assert host_problems({**OFFLINE, "llm_mirror_url": mirror}, KNOWN, PREFIXES,
-                         file_exists=lambda path: path == OFFLINE["llm_bundle_public_key"]) == []
+    assert host_problems({**OFFLINE, "llm_mirror_url": mirror}, KNOWN, PREFIXES) == []
 
 
 @pytest.mark.parametrize(
@@ -360,26 +359,7 @@ def test_offline_settings_that_work(mirror):
     ],
 )
 def test_offline_settings_refused(host_vars, expected):
-    errors = validate_host("node1", {**OFFLINE, **host_vars}, KNOWN, PREFIXES, file_exists=lambda path: True)
+    errors = validate_host("node1", {**OFFLINE, **host_vars}, KNOWN, PREFIXES)
     assert len(errors) == 1, errors
     assert errors[0].startswith(f"host node1: {expected}"), errors
     assert "mirror.lan" not in errors[0]
-
-
-def test_the_bundle_key_must_be_a_file_on_the_controller():
-    seen = []
-    errors = host_problems(OFFLINE, KNOWN, PREFIXES, file_exists=lambda path: seen.append(path) or False)
-    assert seen == ["/keys/teamllm-bundle.pub.gpg"]
-    assert errors == ["llm_bundle_public_key is '/keys/teamllm-bundle.pub.gpg', which is not a file on the "
-                      "controller: copy the bundle's public key (teamllm-bundle.pub.gpg, from the builder's "
-                      "llm_bundle_key_dir) there, or fix the path"]
-    # a key without llm_offline is checked too: it turns the bundle check on for every node
-    assert host_problems({"llm_bundle_public_key": "/nope"}, KNOWN, PREFIXES, file_exists=lambda path: False)
-
-
-def test_the_action_checks_the_bundle_key_on_the_controller(tmp_path):
-    from ansible_collections.teamllm.stack.plugins.action.validate_inventory import _controller_file
-    key = tmp_path / "k.gpg"
-    assert not _controller_file(str(key))
-    key.write_bytes(b"x")
-    assert _controller_file(str(key))
