@@ -29,10 +29,12 @@ def _has_credentials(url: str) -> bool:
 
 
 def mirror_url_problem(url: object) -> str:
-    """Why ``llm_mirror_url`` cannot be used, or "". The URL itself is never quoted: it may hold
-    credentials."""
+    """Why ``llm_mirror_url`` cannot be used, or "". An https:// URL with a host name, or a
+    directory on the nodes: an absolute path or a file:/// URL (a carried bundle). The URL
+    itself is never quoted: it may hold credentials."""
     if not isinstance(url, str):
-        return "llm_mirror_url must be a string (the mirror's https:// base URL)"
+        return ("llm_mirror_url must be a string (the mirror's https:// base URL, or the "
+                "bundle's absolute path on the nodes)")
     if not url:
         return ""
     if _has_credentials(url):
@@ -40,13 +42,45 @@ def mirror_url_problem(url: object) -> str:
                 "task results and the nodes' apt sources; serve the mirror without a login on "
                 "the private network (its files are checked by sha256), or use "
                 "llm_artifact_source: controller")
+    if url.startswith("/"):
+        return "" if _local_path_ok(url) else _LOCAL_PATH_PROBLEM
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme == "http":
-        return ("llm_mirror_url uses plain http://: serve the mirror over https:// (or use "
-                "llm_artifact_source: controller, which copies over the Ansible connection)")
+        return ("llm_mirror_url uses plain http://: serve the mirror over https:// (the mirror "
+                "role does, with a certificate of the collection's CA), use the bundle's path "
+                "on the nodes, or llm_artifact_source: controller (copies over the Ansible "
+                "connection)")
+    if scheme == "file":
+        parts = urlsplit(url)
+        if parts.netloc or not _local_path_ok(parts.path):
+            return _LOCAL_PATH_PROBLEM
+        return ""
     if scheme != "https" or not urlsplit(url).hostname:
-        return "llm_mirror_url must be an https:// URL with a host name (the mirror's base URL)"
+        return ("llm_mirror_url must be an https:// URL with a host name (the mirror's base URL) "
+                "or an absolute path on the nodes (a carried bundle, e.g. /srv/teamllm-bundle)")
     return ""
+
+
+_LOCAL_PATH_PROBLEM = ("llm_mirror_url as a path must be absolute and normalized, without '..' "
+                       "(e.g. /srv/teamllm-bundle or file:///srv/teamllm-bundle)")
+
+
+def _local_path_ok(path: str) -> bool:
+    text = path.rstrip("/") or "/"
+    return (text.startswith("/") and not text.startswith("//")
+            and posixpath.normpath(text) == text and ".." not in text.split("/"))
+
+
+def mirror_base(url: str) -> str:
+    """``llm_mirror_url`` as the base of fetchable URLs, without a trailing slash: a local path
+    becomes a file:// URL (get_url and apt both read file:///path), others stay as they are."""
+    url = str(url or "").rstrip("/")
+    return "file://" + url if url.startswith("/") else url
+
+
+def is_local_mirror(url: str) -> bool:
+    """Whether ``llm_mirror_url`` is a directory on the nodes (a path or a file:// URL)."""
+    return str(url or "").startswith(("/", "file:"))
 
 
 def sha256_problem(name: str, sha: object, variable: str = "llm_downloads") -> str:
@@ -119,12 +153,14 @@ def resolve(
     source: str = "upstream",
     mirror_url: str = "",
     artifacts_dir: str = "",
-    sums_text: str | None = None,
+    sums_text: str | dict | None = None,
 ) -> dict:
     """Return {name, version, filename, source, url, src, sha256} for manifest entry `name`.
 
     `url` is set for upstream/mirror sources, `src` (a controller path) for the controller
-    source. `sums_text` is the mirror's SHA256SUMS, needed when the entry's sha256 is "mirror".
+    source. `sums_text` is the mirror's SHA256SUMS (text), needed when the entry's sha256 is
+    "mirror"; or the signed bundle manifest's {path: sha256} (``bundle_sums``): then every
+    entry must be listed there, and a sha256 the inventory pins must agree with it.
     """
     if source not in SOURCES:
         raise DownloadError(
@@ -144,7 +180,22 @@ def resolve(
         raise DownloadError(problem)
 
     sha = str(entry.get("sha256") or "").lower()
-    if sha == "mirror":
+    if isinstance(sums_text, dict):
+        signed = sums_text.get(path)
+        if not signed:
+            raise DownloadError(
+                f"{path} (llm_downloads.{name}) is not listed in the bundle's signed manifest: "
+                "rebuild the bundle with playbooks/mirror.yml for this inventory and carry it "
+                "again; nothing was downloaded"
+            )
+        if sha != "mirror" and sha != signed:
+            raise DownloadError(
+                f"llm_downloads.{name}.sha256 ({sha}) differs from the bundle's signed manifest "
+                f"({signed}) for {path}: the bundle was built from another version of this "
+                "entry; rebuild it, or record the bundle's sha256 in the inventory"
+            )
+        sha = signed
+    elif sha == "mirror":
         if sums_text is None:
             raise DownloadError(
                 f"llm_downloads.{name} is built by the mirror builder; its checksum comes from "
@@ -182,7 +233,7 @@ def resolve(
                 "llm_artifact_source is 'mirror' but llm_mirror_url is empty: set it to the "
                 "mirror's base URL"
             )
-        result["url"] = mirror_url.rstrip("/") + "/" + path
+        result["url"] = mirror_base(mirror_url) + "/" + path
     else:
         url = str(entry.get("url") or "")
         if not url:
@@ -192,6 +243,64 @@ def resolve(
             )
         result["url"] = url
     return result
+
+
+BUNDLE_FORMAT = "teamllm-bundle/1"
+
+
+def bundle_sums(manifest: object) -> dict[str, str]:
+    """{path: sha256} of a bundle's manifest.json (format teamllm-bundle/1), already parsed and
+    already verified against its signature. Raises DownloadError naming what is wrong."""
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+        raise DownloadError(f"the bundle's manifest.json is not of the format {BUNDLE_FORMAT}: "
+                            "build the bundle with this collection's playbooks/mirror.yml")
+    files = manifest.get("files")
+    if not isinstance(files, list):
+        raise DownloadError("the bundle's manifest.json has no list 'files'")
+    sums: dict[str, str] = {}
+    for i, item in enumerate(files):
+        path = str(item.get("path") or "") if isinstance(item, dict) else ""
+        sha = str(item.get("sha256") or "").lower() if isinstance(item, dict) else ""
+        if not path or path.startswith("/") or ".." in path.split("/") or not _HEX64.match(sha):
+            raise DownloadError(f"the bundle's manifest.json files[{i}] needs a relative path "
+                                "and a sha256 of 64 hex digits")
+        sums[path] = sha
+    return sums
+
+
+def bundle_missing(needed: dict, manifest: object, apt_packages: object = None) -> list[str]:
+    """What the play will need that the bundle lacks, one line each, before any host changes.
+
+    ``needed`` maps each llm_downloads entry name the play uses to its entry (with ``path`` and
+    ``sha256``); ``apt_packages`` maps an apt codename (bookworm, trixie) to the Debian package
+    names the roles install there. A file is lacking when its path is not in the manifest or its
+    pinned sha256 differs; a package when no ``kind: apt`` file of the manifest under
+    ``apt/<codename>/`` carries its name."""
+    sums = bundle_sums(manifest)
+    lines = []
+    for name in sorted(needed):
+        entry = needed[name] if isinstance(needed[name], dict) else {}
+        path = str(entry.get("path") or "").strip("/")
+        if not path:
+            continue  # an image pulled by name or an apt repository: not a file of the bundle
+        pinned = str(entry.get("sha256") or "").lower()
+        if path not in sums:
+            lines.append(f"llm_downloads.{name}: {path} is not in the bundle")
+        elif _HEX64.match(pinned) and pinned != sums[path]:
+            lines.append(f"llm_downloads.{name}: {path} in the bundle has sha256 {sums[path]}, "
+                         f"the inventory pins {pinned}")
+    have: dict[str, set] = {}
+    for item in manifest.get("files", []):
+        if item.get("kind") == "apt":
+            parts = str(item.get("path")).split("/")
+            if len(parts) >= 3 and parts[0] == "apt":
+                have.setdefault(parts[1], set()).add(str(item.get("name") or ""))
+    for codename in sorted(apt_packages or {}):
+        for package in sorted(set((apt_packages or {})[codename] or [])):
+            if package not in have.get(codename, set()):
+                lines.append(f"apt package {package} ({codename}) is not in the bundle's "
+                             f"apt/{codename}/ repository")
+    return lines
 
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")

@@ -449,8 +449,9 @@ def _model_problems(models: object, manifest: dict | None, own: dict, all_hosts)
 
 
 def _download_problems(host_vars: dict, collection: dict | None) -> tuple[list[str], dict | None]:
-    """Problems of the inventory's manifest entries and of the mirror settings; and the manifest
-    the roles will read on this host (None when it is a template that could not be rendered)."""
+    """Problems of the inventory's manifest entries, of the mirror settings and of the offline
+    settings; and the manifest the roles will read on this host (None when it is a template
+    that could not be rendered)."""
     errors = []
     own = host_vars.get("llm_model_downloads")
     if isinstance(own, dict):
@@ -472,11 +473,41 @@ def _download_problems(host_vars: dict, collection: dict | None) -> tuple[list[s
             errors.append(problem)
         elif source == "mirror" and not mirror:
             errors.append("llm_artifact_source is 'mirror' but llm_mirror_url is empty: set it to "
-                          "the mirror's https:// base URL")
+                          "the mirror's https:// base URL (or the bundle's path on the nodes)")
     if source == "controller" and not host_vars.get("llm_artifacts_dir"):
         errors.append("llm_artifact_source is 'controller' but llm_artifacts_dir is empty: set it "
                       "to the mirror directory on the controller")
+    errors += _offline_problems(host_vars, source)
     return errors, manifest if isinstance(manifest, dict) else None
+
+
+def _offline_problems(host_vars: dict, source: object) -> list[str]:
+    """``llm_offline`` needs every artifact from the signed bundle: the mirror as the source
+    (it also serves the bundle's apt repository), the bundle's public key on the controller,
+    and no Ollama registry pulls."""
+    errors = []
+    offline = host_vars.get("llm_offline", False) is True
+    key = host_vars.get("llm_bundle_public_key", "")
+    if offline:
+        if source != "mirror" and not is_template(source):
+            errors.append(f"llm_offline is true but llm_artifact_source is {source!r}: set "
+                          "llm_artifact_source: mirror and llm_mirror_url to the bundle (the "
+                          "mirror role's https:// URL, or the bundle's path on the nodes); an "
+                          "offline node installs only from the signed bundle")
+        if host_vars.get("ollama_model_source") == "registry":
+            errors.append("llm_offline is true but ollama_model_source is 'registry' (Ollama's "
+                          "registry is on the internet): remove it so the models come from the "
+                          "bundle (mirror), or set llm_offline: false")
+        if not key:
+            errors.append("llm_offline is true but llm_bundle_public_key is empty: set it to the "
+                          "bundle's public key on the controller (<llm_bundle_key_dir>/"
+                          "teamllm-bundle.pub.gpg, written by playbooks/mirror.yml); nodes "
+                          "install only what a manifest signed by that key lists")
+    if key and isinstance(key, str) and not is_template(key):
+        if not key.strip():
+            errors.append("llm_bundle_public_key is blank: set it to the bundle's public key "
+                          "file on the controller")
+    return errors
 
 
 def host_problems(host_vars: dict, known: dict, prefixes: tuple[str, ...], *,

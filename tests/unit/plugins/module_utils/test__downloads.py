@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,8 @@ import yaml
 
 from ansible_collections.teamllm.stack.plugins.module_utils._downloads import (
     DownloadError,
+    bundle_missing,
+    bundle_sums,
     entry_problems,
     image_pin,
     mirror_url_problem,
@@ -88,6 +91,12 @@ def test_mirror_credentials_never_reach_the_result_or_the_message():
         ("https://ops:s3cret-pass@mirror.lan/", "credentials"),
         ("https://ops@mirror.lan/", "credentials"),
         ("ftp://mirror.lan/", "must be an https:// URL"),
+        ("/srv/teamllm-bundle", ""),
+        ("/srv/teamllm-bundle/", ""),
+        ("file:///srv/teamllm-bundle", ""),
+        ("file://mirror.lan/srv/teamllm-bundle", "as a path must be absolute"),
+        ("/srv/../etc/teamllm", "as a path must be absolute"),
+        ("//mirror.lan/x", "as a path must be absolute"),
         ("mirror.lan/teamllm", "must be an https:// URL"),
         (["https://mirror.lan"], "must be a string"),
     ],
@@ -186,3 +195,69 @@ def test_the_collection_images_are_refused_until_their_digest_is_recorded():
     for name in images:
         pin = image_pin(name, manifest)
         assert pin["pinned"] or pin["problem"], name
+
+
+@pytest.mark.parametrize(
+    ("mirror", "url"),
+    [
+        ("/srv/teamllm-bundle/", "file:///srv/teamllm-bundle/tools/pinned-1.2.tar.gz"),
+        ("file:///srv/teamllm-bundle", "file:///srv/teamllm-bundle/tools/pinned-1.2.tar.gz"),
+        ("https://mirror.lan/b/", "https://mirror.lan/b/tools/pinned-1.2.tar.gz"),
+    ],
+)
+def test_a_local_mirror_is_read_through_file_urls(mirror, url):
+    assert resolve("pinned", MANIFEST, "mirror", mirror_url=mirror)["url"] == url
+
+
+BUNDLE = {"format": "teamllm-bundle/1", "created": "2026-12-02T07:00:00Z",
+          "collection": {"name": "teamllm.stack", "version": "1.0.0"},
+          "files": [{"path": "llama.cpp/built.tar.gz", "size": 3, "sha256": SHA_B, "kind": "download",
+                     "name": "built", "version": "3"},
+                    {"path": "tools/pinned-1.2.tar.gz", "size": 3, "sha256": SHA_A, "kind": "download",
+                     "name": "pinned", "version": "1.2"},
+                    {"path": "apt/bookworm/nginx_1.22.1-9_amd64.deb", "size": 3, "sha256": SHA_A,
+                     "kind": "apt", "name": "nginx", "version": "1.22.1-9"}]}
+
+
+def test_the_signed_manifest_gives_every_sha256():
+    sums = bundle_sums(BUNDLE)
+    assert resolve("built", MANIFEST, "mirror", mirror_url="/b", sums_text=sums)["sha256"] == SHA_B
+    assert resolve("pinned", MANIFEST, "mirror", mirror_url="/b", sums_text=sums)["sha256"] == SHA_A
+
+
+@pytest.mark.parametrize(
+    ("sums", "message"),
+    [
+        ({}, "tools/pinned-1.2.tar.gz (llm_downloads.pinned) is not listed in the bundle's signed manifest: "
+             "rebuild the bundle"),
+        ({"tools/pinned-1.2.tar.gz": SHA_B}, f"llm_downloads.pinned.sha256 ({SHA_A}) differs from the bundle's "
+                                             f"signed manifest ({SHA_B})"),
+    ],
+)
+def test_an_entry_the_signed_manifest_does_not_vouch_for_is_refused(sums, message):
+    with pytest.raises(DownloadError, match=re.escape(message)):
+        resolve("pinned", MANIFEST, "mirror", mirror_url="/b", sums_text=sums)
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [None, {"format": "teamllm-bundle/2", "files": []}, {"format": "teamllm-bundle/1"},
+     {"format": "teamllm-bundle/1", "files": [{"path": "../etc/passwd", "sha256": SHA_A}]},
+     {"format": "teamllm-bundle/1", "files": [{"path": "a", "sha256": "mirror"}]}],
+)
+def test_a_malformed_bundle_manifest_is_refused(manifest):
+    with pytest.raises(DownloadError, match="the bundle's manifest.json"):
+        bundle_sums(manifest)
+
+
+def test_the_preflight_lists_what_the_bundle_lacks():
+    needed = {**MANIFEST, "model": {"path": "models/m.gguf", "sha256": SHA_A},
+              "pinned": {**MANIFEST["pinned"], "sha256": SHA_B},
+              "image": {"image": "x/y", "tag": "1"}}
+    assert bundle_missing(needed, BUNDLE, {"bookworm": ["nginx", "restic"], "trixie": ["nginx"]}) == [
+        "llm_downloads.model: models/m.gguf is not in the bundle",
+        f"llm_downloads.pinned: tools/pinned-1.2.tar.gz in the bundle has sha256 {SHA_A}, the inventory pins {SHA_B}",
+        "apt package restic (bookworm) is not in the bundle's apt/bookworm/ repository",
+        "apt package nginx (trixie) is not in the bundle's apt/trixie/ repository",
+    ]
+    assert bundle_missing(MANIFEST, BUNDLE, {"bookworm": ["nginx"]}) == []

@@ -339,3 +339,34 @@ def test_upgrade_variables_are_checked_against_the_models_and_the_manifest():
         "upgrade_engines.llama_cpp: 'tiny' is not a build archive")
     assert problems(dict(base, upgrade_engines="llama_server_cpu"))[0].startswith(
         "upgrade_engines must be a dict, not str")
+
+
+OFFLINE = {"llm_offline": True, "llm_artifact_source": "mirror", "llm_mirror_url": "/srv/teamllm-bundle",
+           "llm_bundle_public_key": "/keys/teamllm-bundle.pub.gpg"}
+
+
+@pytest.mark.parametrize("mirror", ["https://mirror.lan/bundle", "/srv/teamllm-bundle", "file:///srv/teamllm-bundle/"])
+def test_offline_settings_that_work(mirror):
+    assert host_problems({**OFFLINE, "llm_mirror_url": mirror}, KNOWN, PREFIXES) == []
+
+
+@pytest.mark.parametrize(
+    ("host_vars", "expected"),
+    [
+        ({"llm_artifact_source": "upstream"}, "llm_offline is true but llm_artifact_source is 'upstream': set "
+         "llm_artifact_source: mirror"),
+        ({"llm_artifact_source": "controller", "llm_artifacts_dir": "/m"}, "llm_offline is true but llm_artifact_source is 'controller'"),
+        ({"llm_bundle_public_key": ""}, "llm_offline is true but llm_bundle_public_key is empty: set it to the "
+         "bundle's public key on the controller"),
+        ({"ollama_model_source": "registry"}, "llm_offline is true but ollama_model_source is 'registry'"),
+        ({"llm_offline": "yes"}, "llm_offline is the string 'yes'; write a YAML boolean"),
+        ({"llm_mirror_url": "http://mirror.lan/"}, "llm_mirror_url uses plain http://"),
+        ({"llm_mirror_url": "file://mirror.lan/srv"}, "llm_mirror_url as a path must be absolute"),
+        ({"llm_mirror_url": "/srv/../etc"}, "llm_mirror_url as a path must be absolute"),
+    ],
+)
+def test_offline_settings_refused(host_vars, expected):
+    errors = validate_host("node1", {**OFFLINE, **host_vars}, KNOWN, PREFIXES)
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"host node1: {expected}"), errors
+    assert "mirror.lan" not in errors[0]
