@@ -53,6 +53,7 @@ class BundleError(ValueError):
 # roles (and docker for the engines in containers) run on llm_nodes by the placement's choice:
 # see :func:`host_roles`.
 SITE_ROLES = (
+    ("mirror", ("llm_mirror",), None),
     ("nvidia_driver", ("gpu_nodes",), None),
     ("cuda", ("gpu_nodes",), None),
     ("docker", ("gpu_nodes",), None),

@@ -103,6 +103,16 @@ def test_site_roles_are_the_roles_the_playbooks_apply():
     for role, where, _ in b.SITE_ROLES:
         assert f"teamllm.stack.{role}" in text, role
         assert (ROOT / "roles" / role).is_dir()
+    # and the other way: every role a play of site.yml applies is known here (the engines'
+    # roles come from the placement)
+    site = yaml.safe_load((ROOT / "playbooks/site.yml").read_text())
+    applied = set()
+    for item in site:
+        for play in yaml.safe_load((ROOT / "playbooks" / item["ansible.builtin.import_playbook"]).read_text()):
+            for entry in play.get("roles") or ():
+                applied.add((entry["role"] if isinstance(entry, dict) else entry).rsplit(".", 1)[-1])
+    known = {role for role, _where, _condition in b.SITE_ROLES} | set(b.ROLE_DOWNLOADS)
+    assert applied - known - {"_common"} == set()
 
 
 def test_apt_packages_by_role_and_release():
