@@ -26,17 +26,14 @@ options:
     description: The key's user ID.
     type: str
     default: teamllm.stack bundle signing key
+extends_documentation_fragment:
+  - teamllm.stack.attributes
+  - teamllm.stack.attributes.action_group
 attributes:
   check_mode:
-    description: Can run in check mode and return the changed status it predicts without changing the target.
     support: full
   diff_mode:
-    description: Returns details of what changed (or would change in check mode) in diff mode.
     support: none
-  action_group:
-    description: Part of the action group C(teamllm.stack.stack), so one C(module_defaults) entry sets its options.
-    support: full
-    membership: [teamllm.stack.stack]
 """
 
 EXAMPLES = r"""

@@ -42,17 +42,15 @@ options:
     description: The file a checked set holds (the gateway role's).
     type: str
     default: .checked
+extends_documentation_fragment:
+  - teamllm.stack.attributes
+  - teamllm.stack.attributes.action_group
 attributes:
   check_mode:
-    description: Can run in check mode and return the changed status it predicts without changing the target.
     support: full
   diff_mode:
     description: Returns the backends drained before and after in diff mode.
     support: full
-  action_group:
-    description: Part of the action group C(teamllm.stack.stack), so one C(module_defaults) entry sets its options.
-    support: full
-    membership: [teamllm.stack.stack]
 """
 
 EXAMPLES = r"""

@@ -38,21 +38,18 @@ options:
     default: nvidia-smi
 requirements:
   - nvidia-ml-py (C(pynvml)) on the target for NVML; otherwise nvidia-smi
+extends_documentation_fragment:
+  - teamllm.stack.attributes
+  - teamllm.stack.attributes.action_group
 attributes:
   check_mode:
-    description: Can run in check mode and return the changed status it predicts without changing the target.
     support: full
     details: Reads only; runs the same in check mode.
   diff_mode:
-    description: Returns details of what changed (or would change in check mode) in diff mode.
     support: none
   facts:
     description: Returns an C(ansible_facts) dictionary that updates the host's facts.
     support: full
-  action_group:
-    description: Part of the action group C(teamllm.stack.stack), so one C(module_defaults) entry sets its options.
-    support: full
-    membership: [teamllm.stack.stack]
 """
 
 EXAMPLES = r"""

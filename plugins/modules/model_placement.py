@@ -108,20 +108,17 @@ options:
     elements: str
 requirements:
   - highspy on the controller for the exact solver (optional)
+extends_documentation_fragment:
+  - teamllm.stack.attributes
+  - teamllm.stack.attributes.action_group
 attributes:
   check_mode:
-    description: Can run in check mode and return the changed status it predicts without changing the target.
     support: full
   diff_mode:
-    description: Returns details of what changed (or would change in check mode) in diff mode.
     support: none
   action:
     description: Has an action plugin of the same name that does the work on the controller.
     support: full
-  action_group:
-    description: Part of the action group C(teamllm.stack.stack), so one C(module_defaults) entry sets its options.
-    support: full
-    membership: [teamllm.stack.stack]
 notes:
   - Ports are numbered in the order of the instances' names on each host, so adding a model
     may move the ports of others on that host; the gateway reads them from RV(gateways).

@@ -62,17 +62,14 @@ notes:
     then needs a second model created O(from) it.
   - In check mode an unreachable server counts as one without the model (it may be installed
     by the same run), so check mode on a fresh node reports a change instead of failing.
+extends_documentation_fragment:
+  - teamllm.stack.attributes
+  - teamllm.stack.attributes.action_group
 attributes:
   check_mode:
-    description: Can run in check mode and return the changed status it predicts without changing the target.
     support: full
   diff_mode:
-    description: Returns details of what changed (or would change in check mode) in diff mode.
     support: full
-  action_group:
-    description: Part of the action group C(teamllm.stack.stack), so one C(module_defaults) entry sets its options.
-    support: full
-    membership: [teamllm.stack.stack]
 """
 
 EXAMPLES = r"""

@@ -31,20 +31,17 @@ options:
     description: Hosts to check; defaults to every host of the play.
     type: list
     elements: str
+extends_documentation_fragment:
+  - teamllm.stack.attributes
+  - teamllm.stack.attributes.action_group
 attributes:
   check_mode:
-    description: Can run in check mode and return the changed status it predicts without changing the target.
     support: full
   diff_mode:
-    description: Returns details of what changed (or would change in check mode) in diff mode.
     support: none
   action:
     description: Has an action plugin of the same name that does the work on the controller.
     support: full
-  action_group:
-    description: Part of the action group C(teamllm.stack.stack), so one C(module_defaults) entry sets its options.
-    support: full
-    membership: [teamllm.stack.stack]
 """
 
 EXAMPLES = r"""
