@@ -15,11 +15,11 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
+from gpg_keys import gpg, signing_keys
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACT = b"the tiny model, as the builder wrote it\n"
@@ -28,26 +28,11 @@ pytestmark = pytest.mark.skipif(not shutil.which("gpg") or not shutil.which("gpg
                                 reason="gpg and gpgv are needed (Debian's gnupg)")
 
 
-def _gpg(home: str, *args: str, data: bytes | None = None) -> bytes:
-    return subprocess.run(["gpg", "--homedir", home, "--batch", "--quiet", *args], input=data,
-                          check=True, capture_output=True, timeout=60).stdout
-
-
 @pytest.fixture(scope="module")
 def keys():
-    """Two signing keys in GNUPGHOMEs of their own: {name: (home, exported public key)}."""
-    made = {}
-    for name in ("builder", "stranger"):
-        home = tempfile.mkdtemp(prefix=f"gpg-{name}-")  # short: gpg-agent's socket path
-        os.chmod(home, 0o700)
-        _gpg(home, "--passphrase", "", "--quick-gen-key", f"teamllm bundle {name}", "ed25519", "sign", "never")
-        pub = Path(home) / "pub.gpg"
-        pub.write_bytes(_gpg(home, "--export"))
-        made[name] = (home, pub)
-    yield made
-    for home, _pub in made.values():
-        subprocess.run(["gpgconf", "--homedir", home, "--kill", "gpg-agent"], check=False)
-        shutil.rmtree(home, ignore_errors=True)
+    """Two signing keys: {name: (GNUPGHOME, exported public key)}."""
+    with signing_keys("builder", "stranger") as made:
+        yield made
 
 
 def _bundle(root: Path, signer_home: str, content: bytes = ARTIFACT) -> Path:
@@ -62,8 +47,8 @@ def _bundle(root: Path, signer_home: str, content: bytes = ARTIFACT) -> Path:
                            "kind": "download", "name": "tiny", "version": "1"}]}
     (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
     (bundle / "SHA256SUMS").write_text(f"{sha}  models/tiny.bin\n")
-    _gpg(signer_home, "--detach-sign", "--output", str(bundle / "manifest.json.sig"),
-         str(bundle / "manifest.json"))
+    gpg(signer_home, "--detach-sign", "--output", str(bundle / "manifest.json.sig"),
+        str(bundle / "manifest.json"))
     return bundle
 
 

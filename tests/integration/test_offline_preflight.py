@@ -9,11 +9,11 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
+from gpg_keys import gpg, signing_keys
 
 from ansible_collections.teamllm.stack.plugins.module_utils import _bundle
 
@@ -25,24 +25,11 @@ pytestmark = pytest.mark.skipif(not shutil.which("gpg") or not shutil.which("gpg
                                 reason="gpg and gpgv are needed (Debian's gnupg)")
 
 
-def _gpg(home, *args):
-    return subprocess.run(["gpg", "--homedir", home, "--batch", "--quiet", *args], check=True,
-                          capture_output=True, timeout=60).stdout
-
-
 @pytest.fixture(scope="module")
 def keys():
-    made = {}
-    for name in ("builder", "stranger"):
-        home = tempfile.mkdtemp(prefix=f"gpg-{name}-")
-        _gpg(home, "--passphrase", "", "--quick-gen-key", f"teamllm bundle {name}", "ed25519", "sign", "never")
-        pub = Path(home) / "pub.gpg"
-        pub.write_bytes(_gpg(home, "--export"))
-        made[name] = (home, pub)
-    yield made
-    for home, _pub in made.values():
-        subprocess.run(["gpgconf", "--homedir", home, "--kill", "gpg-agent"], check=False)
-        shutil.rmtree(home, ignore_errors=True)
+    """Two signing keys: {name: (GNUPGHOME, exported public key)}."""
+    with signing_keys("builder", "stranger") as made:
+        yield made
 
 
 GROUPS = {"gateway": ["node1"], "llm_nodes": ["node1"]}
@@ -77,7 +64,7 @@ def _bundle_dir(tmp_path: Path, home: str, files: list[dict]) -> Path:
                 "collection": {"name": "teamllm.stack", "version": "0"},
                 "files": sorted(files, key=lambda f: f["path"])}
     (bundle / "manifest.json").write_text(json.dumps(manifest))
-    _gpg(home, "--detach-sign", "--output", str(bundle / "manifest.json.sig"), str(bundle / "manifest.json"))
+    gpg(home, "--detach-sign", "--output", str(bundle / "manifest.json.sig"), str(bundle / "manifest.json"))
     return bundle
 
 
